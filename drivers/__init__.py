@@ -1,0 +1,1 @@
+"""labctl drivers: pymeasure Instruments, one module per instrument family (wire protocol only)."""

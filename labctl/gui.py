@@ -1,0 +1,62 @@
+"""The pymeasure ManagedWindow for any labctl procedure: inputs, queue, abort, live plot."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from labctl.errors import LabctlError
+
+log = logging.getLogger(__name__)
+
+
+def make_window(procedure_cls, station, out: str | Path = "results"):
+    """A ManagedWindow bound to ``station``; every queued procedure runs on it."""
+    from pymeasure.display.windows import ManagedWindow
+
+    from labctl.runner import preflight
+
+    class LabctlWindow(ManagedWindow):
+        def __init__(self):
+            names = list(procedure_cls().parameter_objects())
+            super().__init__(
+                procedure_class=procedure_cls,
+                inputs=names,
+                displays=getattr(procedure_cls, "DISPLAYS", names[:4]),
+                x_axis=procedure_cls.X_AXIS or procedure_cls.DATA_COLUMNS[0],
+                y_axis=procedure_cls.Y_AXIS or procedure_cls.DATA_COLUMNS[1],
+            )
+            self.station = station
+            self.directory = str(Path(out).resolve())
+            self.file_input.filename_base = getattr(procedure_cls, "NAME", procedure_cls.__name__)
+            self.setWindowTitle(f"labctl — {self.file_input.filename_base} on "
+                                f"{station.describe()}")
+
+        def make_procedure(self):
+            procedure = super().make_procedure()
+            procedure.station = self.station
+            return procedure
+
+        def queue(self, procedure=None):
+            if procedure is None:
+                procedure = self.make_procedure()
+            try:
+                preflight(procedure, self.station)
+            except LabctlError as exc:
+                log.error("not queued: %s", exc)
+                self.statusBar().showMessage(f"Not queued: {exc}")
+                return
+            Path(self.directory).mkdir(parents=True, exist_ok=True)
+            super().queue(procedure)
+
+    return LabctlWindow()
+
+
+def run_gui(procedure_cls, station, out: str | Path = "results") -> int:
+    from pymeasure.display.Qt import QtWidgets
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    window = make_window(procedure_cls, station, out)
+    window.show()
+    return app.exec()

@@ -1,0 +1,1 @@
+"""Simulated bench: instrument personalities, device physics, transports and bench files."""

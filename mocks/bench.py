@@ -1,0 +1,137 @@
+"""Benches: which simulated instruments are wired to which simulated devices, from a YAML file.
+
+A bench file (``data/benches/NAME.yaml``)::
+
+    name: rram-cell
+    description: One Keithley 2450 wired to one simulated RRAM cell
+    seed: 20261123
+    devices:
+      cell: {model: rram, shape: 1, formed: false, params: {}}
+    instruments:
+      smu: {personality: keithley2450, device: cell, index: 0, options: {}}
+
+Instruments are keyed by the role a station gives them. Every random draw comes from generators
+spawned from the bench seed, so a bench and seed define the simulated chip exactly. One
+:class:`~mocks.clock.VirtualClock` is shared by all instruments of a bench.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+
+import numpy as np
+
+from labctl.errors import ConfigError
+from labctl.registry import BENCH_DIR, resolve_file
+from labctl.yamlfile import Section, load_mapping
+from mocks.clock import VirtualClock
+from mocks.instruments import PERSONALITIES
+from mocks.transports import InProcessAdapter, TcpInstrumentServer, TransportFaults
+
+DEVICE_MODELS = {
+    # model name -> (array class, parameter dataclass)
+    "rram": ("mocks.devices.rram:RRAMArray", "mocks.devices.rram:RRAMParams"),
+}
+
+
+def _import(path: str):
+    module, _, name = path.partition(":")
+    return getattr(import_module(module), name)
+
+
+class Bench:
+    """A live simulated bench: devices, personalities, a clock, transports on demand."""
+
+    def __init__(self, name: str, description: str, seed: int, devices: dict,
+                 instruments: dict, clock: VirtualClock, source: str):
+        self.name, self.description, self.seed, self.source = name, description, seed, source
+        self.devices = devices
+        self.instruments = instruments
+        self.clock = clock
+        self.faults = {role: TransportFaults() for role in instruments}
+        self.servers: dict[str, TcpInstrumentServer] = {}
+
+    @classmethod
+    def load(cls, name_or_path: str | Path, seed: int | None = None) -> Bench:
+        path = resolve_file(name_or_path, BENCH_DIR, "bench")
+        top = Section(path, "", load_mapping(path))
+        top.allow("name", "description", "seed", "devices", "instruments")
+        name = top.get("name", str, path.stem)
+        description = top.get("description", str, "")
+        bench_seed = top.get("seed", int, 0)
+        if seed is not None:
+            bench_seed = int(seed)
+        root = np.random.SeedSequence(bench_seed)
+        clock = VirtualClock()
+
+        devices_sec = top.section("devices")
+        dev_rngs = root.spawn(len(devices_sec.data) + 1)
+        devices = {}
+        for k, dev_name in enumerate(sorted(devices_sec.data)):
+            spec = devices_sec.section(dev_name)
+            spec.allow("model", "shape", "formed", "params")
+            model = spec.get("model", str)
+            if model not in DEVICE_MODELS:
+                raise spec.error(f"unknown device model {model!r} (known: "
+                                 f"{', '.join(DEVICE_MODELS)})", "model")
+            shape = spec.get("shape", (int, list), 1)
+            array_cls, params_cls = (_import(p) for p in DEVICE_MODELS[model])
+            try:
+                params = params_cls.from_dict(spec.section("params", {}).data)
+            except ValueError as exc:
+                raise spec.error(str(exc), "params") from None
+            devices[dev_name] = array_cls(
+                tuple(shape) if isinstance(shape, list) else shape, params=params,
+                rng=np.random.default_rng(dev_rngs[k]), formed=spec.get("formed", bool, False))
+
+        inst_sec = top.section("instruments")
+        inst_rngs = dev_rngs[-1].spawn(max(len(inst_sec.data), 1))
+        instruments = {}
+        for k, role in enumerate(sorted(inst_sec.data)):
+            spec = inst_sec.section(role)
+            spec.allow("personality", "device", "index", "options")
+            kind = spec.get("personality", str)
+            if kind not in PERSONALITIES:
+                raise spec.error(f"unknown personality {kind!r} (known: "
+                                 f"{', '.join(PERSONALITIES)})", "personality")
+            device = None
+            if "device" in spec.data:
+                dev_name = spec.get("device", str)
+                if dev_name not in devices:
+                    raise spec.error(f"no device {dev_name!r} on this bench (devices: "
+                                     f"{', '.join(devices) or 'none'})", "device")
+                device = devices[dev_name]
+            options = dict(spec.section("options", {}).data)
+            try:
+                instruments[role] = _import(PERSONALITIES[kind])(
+                    clock=clock, device=device, device_index=spec.get("index", int, 0),
+                    rng=np.random.default_rng(inst_rngs[k]), **options)
+            except TypeError as exc:
+                raise spec.error(f"bad options: {exc}", "options") from None
+        return cls(name, description, bench_seed, devices, instruments, clock, str(path))
+
+    def role(self, role: str):
+        if role not in self.instruments:
+            raise ConfigError(f"bench {self.name}", f"has no instrument for role {role!r} "
+                              f"(roles: {', '.join(self.instruments)})")
+        return self.instruments[role]
+
+    def adapter(self, role: str) -> InProcessAdapter:
+        return InProcessAdapter(self.role(role), self.faults[role])
+
+    def serve(self, port: int = 0, host: str = "127.0.0.1") -> dict[str, str]:
+        """Serve every instrument over TCP (consecutive ports from ``port``; 0 = any free)."""
+        resources = {}
+        for k, role in enumerate(sorted(self.instruments)):
+            if role not in self.servers:
+                server = TcpInstrumentServer(self.instruments[role], port + k if port else 0, host,
+                                             self.faults[role])
+                self.servers[role] = server.start()
+            resources[role] = self.servers[role].resource
+        return resources
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.servers.clear()

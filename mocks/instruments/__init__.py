@@ -1,0 +1,7 @@
+"""Instrument personalities: one module per real instrument family, each speaking its command set."""
+
+from __future__ import annotations
+
+PERSONALITIES = {
+    "keithley2450": "mocks.instruments.keithley2450:Keithley2450Personality",
+}

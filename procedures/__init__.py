@@ -1,0 +1,1 @@
+"""Experiments as pymeasure Procedures. They know instruments by role only, through the station."""

@@ -1,0 +1,26 @@
+"""Shared fixtures: simulated stations and benches, Qt offscreen."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from labctl.station import Station  # noqa: E402
+
+
+@pytest.fixture
+def sim_station():
+    """The formed-cell simulated station, in-process; closed after the test."""
+    station = Station.load("sim-rram-cell-formed", sim=True)
+    yield station
+    station.close()
+
+
+@pytest.fixture(params=["inprocess", "tcp"])
+def any_transport_station(request):
+    station = Station.load("sim-rram-cell-formed", sim=True, transport=request.param)
+    yield station
+    station.close()
