@@ -123,7 +123,8 @@ def cmd_sim_serve(args) -> int:
     try:
         resources = bench.serve(port=args.port, host=args.host)
     except OSError as exc:
-        raise LabctlError(f"--port {args.port}: cannot listen on {args.host} ({exc.strerror})")
+        raise LabctlError(f"--port {args.port}: cannot listen on {args.host} "
+                          f"({exc.strerror})") from None
     print(f"# bench {bench.name} (seed {bench.seed}): {bench.description}", flush=True)
     for role, resource in resources.items():
         print(f"{role} {resource}", flush=True)

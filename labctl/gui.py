@@ -29,7 +29,7 @@ def make_window(procedure_cls, station, out: str | Path = "results"):
             )
             self.station = station
             self.directory = str(Path(out).resolve())
-            self.file_input.filename_base = getattr(procedure_cls, "NAME", procedure_cls.__name__)
+            self.file_input.filename = getattr(procedure_cls, "NAME", procedure_cls.__name__)
             self.setWindowTitle(f"labctl — {self.file_input.filename_base} on "
                                 f"{station.describe()}")
 

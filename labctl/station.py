@@ -52,6 +52,7 @@ class Station:
         self.bench = bench
         self.transport = transport
         self._open: dict[str, object] = {}
+        self._identities: dict[str, str] = {}
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
@@ -136,21 +137,29 @@ class Station:
             options.setdefault("timeout", 5000)
             if self.bench is not None:
                 options.setdefault("visa_library", "@py")
+        where = f"{self.source}: instruments.{role}"
         try:
             instrument = spec.driver_cls(target, **options)
         except Exception as exc:  # pyvisa/pymeasure raise many kinds; report one line
-            raise ConfigError(f"{self.source}: instruments.{role}",
-                              f"cannot open {spec.resource} ({type(exc).__name__}: {exc})"
+            raise ConfigError(where, f"cannot open {spec.resource} ({type(exc).__name__}: {exc})"
                               .split("\n")[0]) from None
         apply_limits(instrument, self.limits)
+        try:  # reachable and answering, before any procedure sends it anything
+            self._identities[role] = str(instrument.id).strip()
+        except Exception as exc:
+            try:
+                instrument.adapter.close()
+            except Exception:
+                log.debug("closing %s failed", role, exc_info=True)
+            raise ConfigError(where, f"{spec.resource} does not answer *IDN? "
+                              f"({type(exc).__name__}: {exc})".split("\n")[0]) from None
         self._open[role] = instrument
         return instrument
 
     def identity(self, role: str) -> str:
-        try:
-            return str(self.instrument(role).id).strip()
-        except Exception as exc:
-            return f"unknown ({type(exc).__name__})"
+        """The ``*IDN?`` answer read when ``role`` was opened."""
+        self.instrument(role)
+        return self._identities[role]
 
     @property
     def hardware_time(self) -> float | None:

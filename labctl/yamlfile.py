@@ -23,7 +23,8 @@ def load_mapping(path: Path) -> dict:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}", f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = getattr(exc, "problem", exc)
+        raise ConfigError(f"{path}{line}", f"not valid YAML ({problem})") from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), "expected a mapping of keys at the top level")
     return data

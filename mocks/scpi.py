@@ -51,14 +51,14 @@ class ScpiError(Exception):
 
 
 def _keyword_regex(keyword: str) -> str:
-    """``VOLTage`` -> regex matching ``VOLT`` or ``VOLTAGE``; a trailing ``[n]`` is an optional suffix."""
+    """``VOLTage`` -> regex for ``VOLT`` or ``VOLTAGE``; ``[n]``: optional suffix."""
     suffix = ""
     m = re.fullmatch(r"([A-Za-z*]+)(?:\[(\d)\])?", keyword)
     if not m:
         raise ValueError(f"bad SCPI keyword {keyword!r}")
     word, num = m.groups()
     if num is not None:
-        suffix = "(?:%s)?" % num
+        suffix = f"(?:{num})?"
     short = "".join(c for c in word if c.isupper() or c == "*")
     long_ = word.upper()
     alternatives = long_ if short == long_ else f"{long_}|{short}"
@@ -332,7 +332,7 @@ class ScpiPersonality:
         self.wait_complete()
 
     def wait_complete(self) -> None:
-        """Finish pending overlapped operations (on the virtual clock). Personalities extend this."""
+        """Finish pending overlapped operations (on the virtual clock); personalities extend it."""
 
     def _esr(self, args, query):
         if not query:

@@ -1,4 +1,4 @@
-"""Instrument personalities: one module per real instrument family, each speaking its command set."""
+"""Instrument personalities: one module per real instrument family, speaking its command set."""
 
 from __future__ import annotations
 
