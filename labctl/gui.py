@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 from labctl.errors import LabctlError
@@ -14,6 +15,7 @@ log = logging.getLogger(__name__)
 def make_window(procedure_cls, station, out: str | Path = "results"):
     """A ManagedWindow bound to ``station``; every queued procedure runs on it."""
     from pymeasure.display.windows import ManagedWindow
+    from pymeasure.experiment import Results, unique_filename
 
     from labctl.runner import preflight
 
@@ -47,8 +49,15 @@ def make_window(procedure_cls, station, out: str | Path = "results"):
                 log.error("not queued: %s", exc)
                 self.statusBar().showMessage(f"Not queued: {exc}")
                 return
-            Path(self.directory).mkdir(parents=True, exist_ok=True)
-            super().queue(procedure)
+            # Not super().queue(): pymeasure fills filename placeholders from every Metadata,
+            # and the station metadata only has a value once the run has started.
+            if self.store_measurement:
+                filename = unique_filename(self.directory, prefix=self.file_input.filename_base,
+                                           datetimeformat="",
+                                           ext=self.file_input.filename_extension)
+            else:
+                filename = tempfile.mktemp(prefix="TempFile_", suffix=".csv")
+            self.manager.queue(self.new_experiment(Results(procedure, filename)))
 
     return LabctlWindow()
 
