@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +92,11 @@ class _Worker(Worker):
         super().handle_error()
 
 
+def _wait(worker: Worker) -> None:
+    """Wait for the worker thread to end (pymeasure's ``Worker.join`` stops it instead)."""
+    threading.Thread.join(worker)
+
+
 def execute(proc: Procedure, station: Station, out: str | Path = DEFAULT_OUT,
             progress: Callable[[float], None] | None = None) -> Results:
     """Run ``proc`` on ``station``; rows are on disk as they are emitted. Returns the Results."""
@@ -111,10 +117,10 @@ def execute(proc: Procedure, station: Station, out: str | Path = DEFAULT_OUT,
             topic, value = item
             if topic == "progress" and progress is not None:
                 progress(float(value))
-        worker.join()
+        _wait(worker)
     except KeyboardInterrupt:
-        worker.stop()
-        worker.join()
+        worker.stop()  # the procedure sees should_stop() at its next point, then shuts down safely
+        _wait(worker)
         raise
     if proc.status == Procedure.FAILED:
         last = (worker.error_text or "unknown error").strip().splitlines()[-1]

@@ -99,7 +99,8 @@ class IVSweep(StationProcedure):
             else:
                 pulse_i = np.full(v.size, np.nan)
             with np.errstate(divide="ignore", invalid="ignore"):
-                r = np.where(i != 0, v / i, np.inf)
+                # R = V/I is meaningless at 0 V (noise over noise): reported as NaN there
+                r = np.where((i != 0) & (np.abs(v) > 1e-3), v / i, np.nan)
             for k in range(steps.size):
                 if self.should_stop():
                     log.warning("iv-sweep aborted in cycle %d at point %d", cycle, k)

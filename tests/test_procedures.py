@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -150,7 +152,7 @@ def test_abort_within_one_point(sim_station, tmp_path):
 
     worker.emit = emit
     worker.start()
-    worker.join(30)
+    threading.Thread.join(worker, 30)  # pymeasure's Worker.join would stop it at once
     assert proc.status == Procedure.ABORTED
     assert len(rows) == 5  # honoured at the next point
     assert len(pd.read_csv(tmp_path / "abort.csv", comment="#")) == 5
