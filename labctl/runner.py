@@ -157,15 +157,16 @@ def text_progress(stream=sys.stderr, width: int = 40) -> Callable[[float], None]
     """A progress bar on a terminal line."""
 
     last = [-1]
+    step = 1 if stream.isatty() else 10  # a log file gets a line per 10 %, a terminal a bar
 
     def show(percent: float) -> None:
-        if int(percent) == last[0]:
+        if int(percent) // step == last[0]:
             return
-        last[0] = int(percent)
+        last[0] = int(percent) // step
         filled = int(width * min(max(percent, 0.0), 100.0) / 100.0)
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {percent:5.1f} %")
-        if percent >= 100.0:
-            stream.write("\n")
+        end = "" if stream.isatty() and percent < 100.0 else "\n"
+        start = "\r" if stream.isatty() else ""
+        stream.write(f"{start}[{'#' * filled}{'.' * (width - filled)}] {percent:5.1f} %{end}")
         stream.flush()
 
     return show
