@@ -1,24 +1,24 @@
-"""The pymeasure ManagedWindow of labctl, driven with pytest-qt on the simulated formed-cell station:
+"""The labctl ManagedWindow driven with pytest-qt on the simulated formed-cell station:
 queue → finished with data on disk, abort → safe state, an over-limit parameter never queued."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 from pymeasure.experiment import Procedure, Results
 
 from labctl.gui import make_window
-from labctl.station import Station
 from procedures.iv_sweep import IVSweep
 
 RUN_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def station():
-    station = Station.load("sim-rram-cell-formed", sim=True)
-    yield station
-    station.close()
+def station(sim_station):
+    """conftest's formed-cell station (in-process mocks), closed after the window."""
+    return sim_station
 
 
 @pytest.fixture
@@ -71,6 +71,8 @@ def test_queue_runs_to_finished_with_data(qtbot, window, station, tmp_path):
     assert len(data) == procedure.cycles * n_steps == n_steps
     assert results.procedure.cycles == 1
     assert results.procedure.v_max == pytest.approx(1.5)
+    header = Path(experiment.results.data_filename).read_text().split("#Data:")[0]
+    assert station.name in header and "MODEL 2450" in header  # self-describing file
 
     v, i = data["Voltage (V)"].to_numpy(), data["Current (A)"].to_numpy()
     biased = np.abs(v) > 0.05
@@ -118,5 +120,5 @@ def test_over_limit_parameter_is_not_queued(qtbot, window, station, tmp_path):
     assert message.startswith("Not queued")
     assert "v_max" in message and "limit" in message
     assert not list(tmp_path.glob("*.csv"))
-    assert cell_max_abs_voltage(station) <= limit
+    assert cell_max_abs_voltage(station) == 0.0  # nothing was applied, let alone > limit
     assert smu_mock(station).output_on is False
