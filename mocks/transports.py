@@ -110,6 +110,9 @@ class InProcessAdapter(Adapter):
         return f"<InProcessAdapter({self.personality.__class__.__name__})>"
 
 
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
 class _Handler(socketserver.StreamRequestHandler):
     def setup(self) -> None:
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -129,11 +132,14 @@ class _Handler(socketserver.StreamRequestHandler):
                     return
                 text = line.decode(ENCODING).rstrip("\r\n")
                 reply = server.personality.handle_message(text)
-                if reply is None:
-                    continue
-                out = server.faults.filter_reply(reply.encode(ENCODING) + b"\n")
+                out = None if reply is None else server.faults.filter_reply(
+                    reply.encode(ENCODING) + b"\n")
                 if out is not None:
                     self.wfile.write(out)
+                elif _QUICKACK is not None:
+                    # No reply to carry the ACK: send it now, or a client with Nagle on (pyvisa-py)
+                    # holds its next message up to the 40 ms delayed-ACK timeout.
+                    self.request.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
         except (ConnectionError, OSError):
             return
         finally:

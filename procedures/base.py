@@ -42,9 +42,17 @@ class StationProcedure(Procedure):
     def _seed_text(self) -> str:
         return str(self.station.seed)
 
+    LIMITED: dict[str, str] = {}  # parameter name -> quantity checked against the chip limits
+
+    def limited_parameters(self) -> dict[str, str]:
+        """The parameters that reach the device, by quantity (override if it depends on mode)."""
+        return self.LIMITED
+
     def preflight(self, limits: Limits) -> list[str]:
         """Problems with this parameter set for a chip with ``limits`` (empty list: fine)."""
-        return []
+        checks = (limits.check(quantity, getattr(self, name), name)
+                  for name, quantity in self.limited_parameters().items())
+        return [problem for problem in checks if problem]
 
     def startup(self) -> None:
         if self.station is None:
@@ -64,3 +72,20 @@ class StationProcedure(Procedure):
                 log.exception("could not put %s in its safe state", role)
         if self.station is not None and self.station.hardware_time is not None:
             log.info("simulated hardware time so far: %.6g s", self.station.hardware_time)
+
+
+class SmuVoltageProcedure(StationProcedure):
+    """A procedure that sources voltage and measures current with the ``smu`` under compliance.
+
+    Subclasses define the ``compliance`` (A) and ``nplc`` parameters.
+    """
+
+    ROLES = ("smu",)
+
+    def startup(self) -> None:
+        super().startup()
+        smu = self.instruments["smu"]
+        smu.reset()
+        smu.apply_voltage(compliance_current=self.compliance)
+        smu.measure_current(nplc=self.nplc)
+        smu.source_voltage = 0.0

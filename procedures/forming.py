@@ -7,17 +7,17 @@ import logging
 import numpy as np
 from pymeasure.experiment import FloatParameter
 
-from labctl.safety import Limits
-from procedures.base import StationProcedure
+from procedures.base import SmuVoltageProcedure
 
 log = logging.getLogger(__name__)
 
 
-class Forming(StationProcedure):
+class Forming(SmuVoltageProcedure):
     """Form a virgin cell: staircase up to a ceiling under compliance, stop on a resistance drop."""
 
     NAME = "forming"
-    ROLES = ("smu",)
+    LIMITED = {"v_start": "voltage", "v_stop": "voltage", "v_read": "voltage",
+               "compliance": "current"}
     DEFAULT_SIM_STATION = "sim-rram-cell"
     X_AXIS = "Set voltage (V)"
     Y_AXIS = "Current (A)"
@@ -44,21 +44,9 @@ class Forming(StationProcedure):
         n = max(1, int(np.ceil(abs(self.v_stop - self.v_start) / self.v_step - 1e-9)))
         return np.linspace(self.v_start, self.v_stop, n + 1)
 
-    def preflight(self, limits: Limits) -> list[str]:
-        checks = [limits.check("voltage", self.v_start, "v_start"),
-                  limits.check("voltage", self.v_stop, "v_stop"),
-                  limits.check("voltage", self.v_read, "v_read"),
-                  limits.check("current", self.compliance, "compliance")]
-        return [c for c in checks if c]
-
     def startup(self) -> None:
         super().startup()
-        smu = self.instruments["smu"]
-        smu.reset()
-        smu.apply_voltage(compliance_current=self.compliance)
-        smu.measure_current(nplc=self.nplc)
-        smu.source_voltage = 0.0
-        smu.output_enabled = True
+        self.instruments["smu"].output_enabled = True
 
     def read_resistance(self) -> float:
         smu = self.instruments["smu"]

@@ -7,8 +7,7 @@ import logging
 import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
-from labctl.safety import Limits
-from procedures.base import StationProcedure
+from procedures.base import SmuVoltageProcedure
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +27,11 @@ def bipolar_staircase(v_max: float, v_min: float, v_step: float) -> np.ndarray:
     return np.concatenate(parts)
 
 
-class IVSweep(StationProcedure):
+class IVSweep(SmuVoltageProcedure):
     """Bipolar I-V staircase with current compliance, N cycles, DC or pulsed (pulse then read)."""
 
     NAME = "iv-sweep"
-    ROLES = ("smu",)
+    LIMITED = {"v_max": "voltage", "v_min": "voltage", "compliance": "current"}
     DEFAULT_SIM_STATION = "sim-rram-cell-formed"
     X_AXIS = "Set voltage (V)"
     Y_AXIS = "Current (A)"
@@ -59,22 +58,10 @@ class IVSweep(StationProcedure):
     def staircase(self) -> np.ndarray:
         return bipolar_staircase(self.v_max, self.v_min, self.v_step)
 
-    def preflight(self, limits: Limits) -> list[str]:
-        checks = [limits.check("voltage", self.v_max, "v_max"),
-                  limits.check("voltage", self.v_min, "v_min"),
-                  limits.check("current", self.compliance, "compliance")]
+    def limited_parameters(self) -> dict[str, str]:
         if self.mode == "pulsed":
-            checks += [limits.check("voltage", self.v_read, "v_read"),
-                       limits.check("pulse_width", self.pulse_width, "pulse_width")]
-        return [c for c in checks if c]
-
-    def startup(self) -> None:
-        super().startup()
-        smu = self.instruments["smu"]
-        smu.reset()
-        smu.apply_voltage(compliance_current=self.compliance)
-        smu.measure_current(nplc=self.nplc)
-        smu.source_voltage = 0.0
+            return {**self.LIMITED, "v_read": "voltage", "pulse_width": "pulse_width"}
+        return self.LIMITED
 
     def execute(self) -> None:
         smu = self.instruments["smu"]
