@@ -5,8 +5,9 @@ Reference Manual (2450-901-01), section 6 "SCPI command reference": ``:SOURce``,
 ``:TRACe``, ``:SOURce:SWEep:<function>:LINear|LIST``, ``:SOURce:LIST:<function>[:APPend]``,
 ``:TRACe:DATA?`` and ``:READ?``.
 
-Safety: every source setter is a dynamic ``strict_range`` control, so a safety layer narrows it per
-instance (``smu.source_voltage_values = [-1.5, 1.5]``); :attr:`Keithley2450.SOURCE_LIMITS` says
+Safety: every source setter is a ``strict_range`` control wrapped in :class:`LimitedControl`, so a
+safety layer narrows it per instance (``smu.source_voltage_values = [-1.5, 1.5]``) without slowing
+reads; :attr:`Keithley2450.SOURCE_LIMITS` says
 which physical quantity each one sets. Sweeps and ramps check every source level against the
 present (possibly narrowed) limits before a single byte is written.
 """
@@ -20,6 +21,8 @@ import numpy as np
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.keithley import Keithley2450 as PymeasureKeithley2450
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
+
+from drivers.limits import LimitedControl
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -73,41 +76,37 @@ class Keithley2450(PymeasureKeithley2450):
     # Source levels #
     #################
 
-    source_voltage = Instrument.control(
+    source_voltage = LimitedControl(Instrument.control(
         ":SOUR:VOLT?", ":SOUR:VOLT:LEV %g",
         """Control the source voltage level in V (float strictly from -210 to 210; narrowed per
         instance by setting ``source_voltage_values``).""",
         validator=strict_range,
         values=HARDWARE_LIMITS["source_voltage"],
-        dynamic=True,
-    )
+    ))
 
-    source_current = Instrument.control(
+    source_current = LimitedControl(Instrument.control(
         ":SOUR:CURR?", ":SOUR:CURR:LEV %g",
         """Control the source current level in A (float strictly from -1.05 to 1.05; narrowed per
         instance by setting ``source_current_values``).""",
         validator=strict_range,
         values=HARDWARE_LIMITS["source_current"],
-        dynamic=True,
-    )
+    ))
 
-    compliance_current = Instrument.control(
+    compliance_current = LimitedControl(Instrument.control(
         ":SOUR:VOLT:ILIM?", ":SOUR:VOLT:ILIM %g",
         """Control the current limit (compliance) of the voltage source in A (float strictly from
         1e-9 to 1.05; narrowed per instance by setting ``compliance_current_values``).""",
         validator=strict_range,
         values=HARDWARE_LIMITS["compliance_current"],
-        dynamic=True,
-    )
+    ))
 
-    compliance_voltage = Instrument.control(
+    compliance_voltage = LimitedControl(Instrument.control(
         ":SOUR:CURR:VLIM?", ":SOUR:CURR:VLIM %g",
         """Control the voltage limit (compliance) of the current source in V (float strictly from
         0.02 to 210; narrowed per instance by setting ``compliance_voltage_values``).""",
         validator=strict_range,
         values=HARDWARE_LIMITS["compliance_voltage"],
-        dynamic=True,
-    )
+    ))
 
     ###################
     # Output & status #
@@ -199,8 +198,7 @@ class Keithley2450(PymeasureKeithley2450):
         range, or the one a safety layer set through ``<prop>_values``."""
         if prop not in self.SOURCE_LIMITS:
             raise KeyError(f"{prop!r} is not a source setter of {self.name}")
-        special = getattr(type(self), prop).prefix + prop + "_values"
-        low, high = getattr(self, special, HARDWARE_LIMITS[prop])
+        low, high = self.__dict__.get(prop + "_values", HARDWARE_LIMITS[prop])
         return float(low), float(high)
 
     def check_levels(self, prop: str, levels) -> None:

@@ -1,10 +1,10 @@
 """The chip's safe operating area, enforced on every driver's source setters.
 
 Drivers declare which properties source something in ``SOURCE_LIMITS`` (property name ->
-quantity: ``"voltage"``, ``"current"`` or ``"pulse_width"``), each a pymeasure property with
-``dynamic=True``. :func:`apply_limits` narrows each property's allowed range to the station's limit
-for that instance, so an out-of-limit value raises in the validator before a byte is written —
-whichever path (procedure, GUI, script) set it.
+quantity: ``"voltage"``, ``"current"`` or ``"pulse_width"``), each honouring a per-instance
+``<prop>_values`` range (see ``drivers.limits.LimitedControl``). :func:`apply_limits` narrows that
+range to the station's limit, so an out-of-limit value raises before a byte is written, whichever
+path (procedure, GUI, script) set it.
 """
 
 from __future__ import annotations
