@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("pymeasure.experiment.listeners", "pymeasure.experiment.workers",
+                  "pymeasure.display.listeners", "pymeasure.display.windows.managed_window",
                   "pymeasure.experiment.experiment"):
         logging.getLogger(noisy).setLevel(logging.ERROR if not args.verbose else logging.INFO)
     handler = cmd_sim_serve if args.command == "sim" else COMMANDS[args.command]
