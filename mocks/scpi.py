@@ -89,6 +89,8 @@ def compile_header(pattern: str) -> re.Pattern:
 
 def split_outside_quotes(text: str, sep: str) -> list[str]:
     """Split on ``sep`` except inside single or double quotes."""
+    if '"' not in text and "'" not in text:
+        return text.split(sep)
     parts, buf, quote = [], [], None
     for c in text:
         if quote:
