@@ -19,6 +19,16 @@ EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (seeds are >= 0)")
+    return value
+
+
 def _add_station_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sim", action="store_true",
                    help="stand up the simulated bench named by the station (default station: the "
@@ -26,7 +36,7 @@ def _add_station_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--station", metavar="FILE", help="station file (or name in data/stations)")
     p.add_argument("--transport", choices=("inprocess", "tcp"), default="inprocess",
                    help="with --sim: talk to the mocks in-process or over TCP via pyvisa-py")
-    p.add_argument("--seed", type=int, help="with --sim: override the bench seed")
+    p.add_argument("--seed", type=_seed, help="with --sim: override the bench seed")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=5025,
                        help="first port (one per instrument, consecutive; 0 = any free)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--seed", type=int, help="override the bench seed")
+    serve.add_argument("--seed", type=_seed, help="override the bench seed")
     return parser
 
 
@@ -150,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("pymeasure.experiment.listeners", "pymeasure.experiment.workers",
                   "pymeasure.display.listeners", "pymeasure.display.windows.managed_window",
                   "pymeasure.experiment.experiment"):
-        logging.getLogger(noisy).setLevel(logging.ERROR if not args.verbose else logging.INFO)
+        # a failed run is reported in one line below; its traceback only with --verbose
+        logging.getLogger(noisy).setLevel(logging.CRITICAL if not args.verbose else logging.INFO)
     handler = cmd_sim_serve if args.command == "sim" else COMMANDS[args.command]
     from labctl.runner import RunError
 

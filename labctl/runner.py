@@ -5,6 +5,7 @@ Worker, stream rows to the results file, and hand back the results.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 import traceback
@@ -44,6 +45,8 @@ def build(procedure, params: dict | None = None) -> Procedure:
                               f"unknown parameter (known: {', '.join(sorted(known))})")
         try:
             known[name].value = value
+            if isinstance(known[name].value, float) and not math.isfinite(known[name].value):
+                raise ValueError(f"{value!r} is not a finite number")
             setattr(proc, name, known[name].value)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"parameter {name}", str(exc).split("\n")[0]) from None
@@ -101,12 +104,17 @@ def execute(proc: Procedure, station: Station, out: str | Path = DEFAULT_OUT,
             progress: Callable[[float], None] | None = None) -> Results:
     """Run ``proc`` on ``station``; rows are on disk as they are emitted. Returns the Results."""
     preflight(proc, station)
+    for role in getattr(proc, "ROLES", ()):
+        station.instrument(role)  # reachable and answering before the run starts
     proc.station = station
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     name = getattr(type(proc), "NAME", type(proc).__name__)
-    filename = unique_filename(str(out), prefix=f"{name}_", ext="csv")
-    results = Results(proc, filename)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        filename = unique_filename(str(out), prefix=f"{name}_", ext="csv")
+        results = Results(proc, filename)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}", f"cannot write results there ({exc.strerror})") from None
     worker = _Worker(results, log_level=logging.getLogger().getEffectiveLevel())
     worker.start()
     try:

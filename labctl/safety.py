@@ -9,6 +9,7 @@ path (procedure, GUI, script) set it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 QUANTITIES = ("voltage", "current", "pulse_width")
@@ -29,6 +30,8 @@ class Limits:
     def check(self, quantity: str, value: float, what: str) -> str | None:
         """A problem line if ``value`` (of ``quantity``) exceeds the limit, else None."""
         limit = self.of(quantity)
+        if not math.isfinite(value):
+            return f"{what} = {value} is not a finite number"
         if limit is not None and abs(value) > limit:
             unit = UNITS[quantity]
             return f"{what} = {value:g} {unit} exceeds the chip's {quantity} limit {limit:g} {unit}"

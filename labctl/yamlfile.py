@@ -57,8 +57,14 @@ class Section:
                 raise self.error("missing required key", key)
             return default
         value = self.data[key]
-        if kind in (float, (int, float)) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        if kind in (float, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, int):
+                value = float(value)
+            elif isinstance(value, str):  # YAML 1.1 reads 5e-3 (no dot) as a string
+                try:
+                    value = float(value)
+                except ValueError:
+                    pass
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
             raise self.error(f"expected {name}, got {value!r}", key)

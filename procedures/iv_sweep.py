@@ -43,7 +43,7 @@ class IVSweep(SmuVoltageProcedure):
     cycles = IntegerParameter("Cycles", default=3, minimum=1, maximum=10000)
     compliance = FloatParameter("Current compliance", units="A", default=1e-3, minimum=1e-9,
                                 maximum=1.05)
-    delay = FloatParameter("Step dwell", units="s", default=1e-3, minimum=0, maximum=10)
+    delay = FloatParameter("Step dwell", units="s", default=1e-3, minimum=50e-6, maximum=10)
     nplc = FloatParameter("Integration time", units="NPLC", default=0.1, minimum=0.01,
                           maximum=10)
     mode = ListParameter("Mode", choices=["dc", "pulsed"], default="dc")
@@ -58,9 +58,15 @@ class IVSweep(SmuVoltageProcedure):
     def staircase(self) -> np.ndarray:
         return bipolar_staircase(self.v_max, self.v_min, self.v_step)
 
+    @property
+    def pulse_on_time(self) -> float:
+        """Longest time (s) the device sees a pulse level: the dwell plus the measurement at
+        the slowest line frequency (50 Hz)."""
+        return self.pulse_width + self.nplc / 50.0
+
     def limited_parameters(self) -> dict[str, str]:
         if self.mode == "pulsed":
-            return {**self.LIMITED, "v_read": "voltage", "pulse_width": "pulse_width"}
+            return {**self.LIMITED, "v_read": "voltage", "pulse_on_time": "pulse_width"}
         return self.LIMITED
 
     def execute(self) -> None:

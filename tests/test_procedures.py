@@ -172,3 +172,21 @@ def test_seed_defines_the_simulated_chip(tmp_path):
     c = labctl.run("iv-sweep", sim=True, out=tmp_path, cycles=1, seed=4)
     np.testing.assert_array_equal(a["Current (A)"], b["Current (A)"])
     assert not np.array_equal(a["Current (A)"], c["Current (A)"])
+
+
+def test_pulse_on_time_counts_the_measurement(sim_station, tmp_path):
+    # 10 ms pulses plus 0.1 NPLC of measurement exceed the station's 10 ms pulse limit
+    with pytest.raises(ConfigError, match="pulse_on_time = 0.012 s exceeds"):
+        labctl.run(IVSweep, station=sim_station, out=tmp_path, mode="pulsed", pulse_width=0.01)
+
+
+@pytest.mark.parametrize("name", ["v_step", "v_max", "compliance"])
+def test_non_finite_parameters_are_rejected(name):
+    with pytest.raises(ConfigError, match=f"parameter {name}: 'nan' is not a finite number"):
+        runner.build(IVSweep, {name: "nan"})
+
+
+def test_unwritable_out_fails_before_the_run(sim_station):
+    with pytest.raises(ConfigError, match="--out /proc/labctl: cannot write results"):
+        labctl.run(IVSweep, station=sim_station, out="/proc/labctl")
+    assert not sim_station.bench.instruments["smu"].output_on

@@ -143,3 +143,8 @@ def test_device_short_fault_shows_in_measurement(sim_station):
     v, i = smu.measure_iv()
     assert v / i == pytest.approx(100.0, rel=0.05)  # r_short of the model
     smu.shutdown()
+
+
+def test_scientific_notation_without_dot_is_a_number(tmp_path):
+    path = write_station(tmp_path, lambda d: d["limits"].update(current="5e-3"))
+    assert Station.load(path).limits.current == 5e-3
