@@ -356,7 +356,7 @@ class Keithley2450(PymeasureKeithley2450):
             self.check_levels(limit_prop, compliance)
             setup.append(f"{limit_header} {_fmt(compliance)}")
         self.write(";".join(setup + sweep_commands + [":INIT"]))
-        self.ask("*OPC?")
+        self._wait_for_sweep(readings * (self._sweep_delay + (nplc or 10) / 50.0 + 1e-3))
         data = np.asarray(
             self.values(f':TRAC:DATA? 1, {readings}, "{BUFFER}", SOUR, READ, REL'), dtype=float)
         if data.size != 3 * readings:
@@ -365,7 +365,21 @@ class Keithley2450(PymeasureKeithley2450):
         data = data.reshape(readings, 3)
         return data[:, 0], data[:, 1], data[:, 2]
 
+    def _wait_for_sweep(self, estimate_s: float) -> None:
+        """``*OPC?`` with the VISA timeout raised to cover the sweep (estimate x 1.5 + 5 s):
+        a long sweep must not look like a dead instrument."""
+        connection = getattr(self.adapter, "connection", None)
+        old = getattr(connection, "timeout", None)
+        if isinstance(old, (int, float)):
+            connection.timeout = max(old, 1000.0 * (1.5 * estimate_s + 5.0))
+        try:
+            self.ask("*OPC?")
+        finally:
+            if isinstance(old, (int, float)):
+                connection.timeout = old
+
     def _delay_arg(self, delay: float, allow_auto: bool) -> str:
+        self._sweep_delay = max(float(delay), 0.05 if delay == -1 else 0.0)
         if (allow_auto and delay == -1) or delay == 0 or 50e-6 <= delay <= 1e4:
             return _fmt(delay)
         auto = "-1 (auto), " if allow_auto else ""

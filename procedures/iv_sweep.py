@@ -69,6 +69,24 @@ class IVSweep(SmuVoltageProcedure):
             return {**self.LIMITED, "v_read": "voltage", "pulse_on_time": "pulse_width"}
         return self.LIMITED
 
+    MAX_CHUNK_S = 1.0  # instrument time per sweep transaction: bounds the abort latency
+
+    def run_cycle(self, smu, levels: np.ndarray, dwell: float):
+        """One cycle as instrument-run list sweeps of at most ~MAX_CHUNK_S each, so an abort
+        is honoured within that much instrument time even when the dwell is long. Returns
+        (V, I, t) arrays, or (None, None, None) if a stop was requested between chunks."""
+        per_point = dwell + self.nplc / 50.0 + 1e-3
+        chunk = max(1, int(self.MAX_CHUNK_S / per_point))
+        if self.mode == "pulsed":
+            chunk = max(2, chunk - chunk % 2)  # keep each pulse with its read
+        parts = []
+        for first in range(0, levels.size, chunk):
+            if first and self.should_stop():
+                return None, None, None
+            parts.append(smu.sweep_voltage_list(levels[first:first + chunk], delay=dwell,
+                                                nplc=self.nplc, compliance=self.compliance))
+        return (np.concatenate(x) for x in zip(*parts))
+
     def execute(self) -> None:
         smu = self.instruments["smu"]
         steps = self.staircase()
@@ -85,8 +103,10 @@ class IVSweep(SmuVoltageProcedure):
             if self.should_stop():
                 log.warning("iv-sweep aborted before cycle %d", cycle)
                 return
-            v, i, t = smu.sweep_voltage_list(levels, delay=dwell, nplc=self.nplc,
-                                             compliance=self.compliance)
+            v, i, t = self.run_cycle(smu, levels, dwell)
+            if v is None:
+                log.warning("iv-sweep aborted in cycle %d", cycle)
+                return
             if pulsed:
                 pulse_i, v, i, t = i[0::2], v[1::2], i[1::2], t[1::2]
             else:

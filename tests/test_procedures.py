@@ -190,3 +190,28 @@ def test_unwritable_out_fails_before_the_run(sim_station):
     with pytest.raises(ConfigError, match="--out /proc/labctl: cannot write results"):
         labctl.run(IVSweep, station=sim_station, out="/proc/labctl")
     assert not sim_station.bench.instruments["smu"].output_on
+
+
+def test_long_dwell_abort_costs_at_most_one_chunk_of_instrument_time(sim_station, tmp_path):
+    # 0.5 s per point: a cycle of 13 points would take 6.5 s; the stop requested after the
+    # instrument's first chunk (1 s at most) must end the run at the next chunk boundary
+    proc = runner.build(IVSweep, {"cycles": 1, "delay": 0.5, "v_step": 0.25, "v_max": 1.0,
+                                  "v_min": -0.5})
+    proc.station = sim_station
+    results = Results(proc, str(tmp_path / "slow.csv"))
+    worker = runner._Worker(results)
+    smu = sim_station.instrument("smu")
+    real_sweep = smu.sweep_voltage_list
+
+    def sweep_then_stop(*args, **kwargs):
+        out = real_sweep(*args, **kwargs)
+        worker.stop()
+        return out
+
+    smu.sweep_voltage_list = sweep_then_stop
+    worker.start()
+    threading.Thread.join(worker, 30)
+    del smu.sweep_voltage_list
+    assert proc.status == Procedure.ABORTED
+    assert sim_station.hardware_time < 2 * IVSweep.MAX_CHUNK_S
+    assert_safe(sim_station)
