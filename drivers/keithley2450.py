@@ -295,7 +295,8 @@ class Keithley2450(PymeasureKeithley2450):
         sweep = (f":SOUR:SWE:VOLT:LIN {_fmt(start)}, {_fmt(stop)}, {points}, "
                  f"{self._delay_arg(delay, allow_auto=True)}, {self._count_arg(count)}, "
                  f'BEST, OFF, OFF, "{BUFFER}"')
-        return self._run_sweep("VOLT", "CURR", [sweep], points * count, nplc, compliance)
+        return self._run_sweep("VOLT", "CURR", [sweep], points * count, delay, nplc,
+                               compliance)
 
     def sweep_voltage_list(self, values, delay: float, count: int = 1,
                            nplc: float | None = None, compliance: float | None = None):
@@ -339,9 +340,10 @@ class Keithley2450(PymeasureKeithley2450):
             commands.append(f"{header} {chunk}")
         commands.append(f":SOUR:SWE:{source}:LIST 1, {self._delay_arg(delay, allow_auto=False)}, "
                         f'{self._count_arg(count)}, OFF, "{BUFFER}"')
-        return self._run_sweep(source, sense, commands, levels.size * count, nplc, compliance)
+        return self._run_sweep(source, sense, commands, levels.size * count, delay, nplc,
+                               compliance)
 
-    def _run_sweep(self, source, sense, sweep_commands, readings, nplc, compliance):
+    def _run_sweep(self, source, sense, sweep_commands, readings, delay, nplc, compliance):
         """Validate the options, then: one configuring write ending in ``:INIT``, ``*OPC?``, and
         ``:TRAC:DATA? 1, N, "defbuffer1", SOUR, READ, REL``."""
         setup = [":TRAC:CLE", f":SOUR:FUNC {source}", f':SENS:FUNC "{sense}"']
@@ -356,7 +358,8 @@ class Keithley2450(PymeasureKeithley2450):
             self.check_levels(limit_prop, compliance)
             setup.append(f"{limit_header} {_fmt(compliance)}")
         self.write(";".join(setup + sweep_commands + [":INIT"]))
-        self._wait_for_sweep(readings * (self._sweep_delay + (nplc or 10) / 50.0 + 1e-3))
+        dwell = 0.05 if delay == -1 else float(delay)  # auto delay: at most ~50 ms per point
+        self._wait_for_sweep(readings * (dwell + (nplc or 10) / 50.0 + 1e-3))
         data = np.asarray(
             self.values(f':TRAC:DATA? 1, {readings}, "{BUFFER}", SOUR, READ, REL'), dtype=float)
         if data.size != 3 * readings:
@@ -379,7 +382,6 @@ class Keithley2450(PymeasureKeithley2450):
                 connection.timeout = old
 
     def _delay_arg(self, delay: float, allow_auto: bool) -> str:
-        self._sweep_delay = max(float(delay), 0.05 if delay == -1 else 0.0)
         if (allow_auto and delay == -1) or delay == 0 or 50e-6 <= delay <= 1e4:
             return _fmt(delay)
         auto = "-1 (auto), " if allow_auto else ""
