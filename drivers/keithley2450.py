@@ -229,6 +229,19 @@ class Keithley2450(PymeasureKeithley2450):
             raise ValueError(f"{self.name}: expected 2 values from :READ?, got {reply!r}")
         return float(reply[0]), float(reply[1])
 
+    def step_and_measure(self, voltage: float) -> tuple[float, float, bool]:
+        """Set the source voltage (V, within the present limits), take one reading and read the
+        current-limit flag, all in ONE query; return (source voltage in V, measured current in A,
+        compliance tripped)."""
+        self.check_levels("source_voltage", voltage)
+        reply = self.ask(f':SOUR:VOLT:LEV {_fmt(voltage)};:READ? "{BUFFER}", SOUR, READ;'
+                         ":SOUR:VOLT:ILIM:TRIP?").strip()
+        reading, _, tripped = reply.partition(";")
+        values = reading.split(",")
+        if len(values) != 2 or tripped.strip() not in ("0", "1"):
+            raise ValueError(f"{self.name}: unexpected reply to step-and-measure: {reply!r}")
+        return float(values[0]), float(values[1]), tripped.strip() == "1"
+
     def ramp_to_voltage(self, target: float, step: float = 0.1) -> None:
         """Ramp the source voltage from its present level to ``target`` in V, in steps of at most
         ``step`` V, chained in one write (no sleeps). Every step is checked against the present

@@ -64,9 +64,7 @@ class Forming(SmuVoltageProcedure):
             if self.should_stop():
                 log.warning("forming aborted at %g V", v_set)
                 return
-            smu.source_voltage = v_set
-            v, i = smu.measure_iv()
-            tripped = bool(smu.current_limit_tripped)
+            v, i, tripped = smu.step_and_measure(v_set)
             r = v / i if i != 0 else np.inf
             formed = tripped or (v_set != 0 and r < r_initial / self.drop_ratio)
             self.emit("results", {"Point": k, "Set voltage (V)": v_set, "Voltage (V)": v,

@@ -130,6 +130,19 @@ def test_measure_iv_bad_reply():
             smu.measure_iv()
 
 
+def test_step_and_measure_one_query():
+    with expected_protocol(Keithley2450, [(':SOUR:VOLT:LEV 2.5;:READ? "defbuffer1", SOUR, READ;'
+                                           ':SOUR:VOLT:ILIM:TRIP?', "2.4,1.0E-04;1")]) as smu:
+        assert smu.step_and_measure(2.5) == (2.4, 1e-4, True)
+
+
+def test_step_and_measure_limit_writes_nothing():
+    with expected_protocol(Keithley2450, []) as smu:
+        smu.source_voltage_values = [-1.5, 1.5]
+        with pytest.raises(ValueError, match="outside the limit"):
+            smu.step_and_measure(2.0)
+
+
 # ramps
 
 def test_ramp_to_voltage_one_write():
