@@ -136,7 +136,14 @@ def cmd_sim_serve(args) -> int:
         raise LabctlError(f"--port {args.port}: cannot listen on {args.host} "
                           f"({exc.strerror})") from None
     print(f"# bench {bench.name} (seed {bench.seed}): {bench.description}", flush=True)
-    for role, resource in resources.items():
+    for role in bench.instruments:
+        link = bench.link(role)
+        if link == "serial":
+            resources[role] = bench.serial_port(role)  # a pseudo-terminal: ASRL<path>::INSTR
+        elif link == "object":
+            print(f"# {role}: in-process only (a simulated {type(bench.instruments[role]).__name__}"
+                  "; use --sim)", flush=True)
+    for role, resource in sorted(resources.items()):
         print(f"{role} {resource}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -14,20 +14,25 @@ log = logging.getLogger(__name__)
 
 def make_window(procedure_cls, station, out: str | Path = "results"):
     """A ManagedWindow bound to ``station``; every queued procedure runs on it."""
-    from pymeasure.display.windows import ManagedWindow
+    from pymeasure.display.windows import ManagedImageWindow, ManagedWindow
     from pymeasure.experiment import Results, unique_filename
 
     from labctl.runner import preflight
 
-    class LabctlWindow(ManagedWindow):
+    image = getattr(procedure_cls, "IMAGE", None)  # (x, y, z) columns: a heat map
+    base = ManagedImageWindow if image else ManagedWindow
+
+    class LabctlWindow(base):
         def __init__(self):
             names = list(procedure_cls().parameter_objects())
+            axes = ({"x_axis": image[0], "y_axis": image[1], "z_axis": image[2]} if image else
+                    {"x_axis": procedure_cls.X_AXIS or procedure_cls.DATA_COLUMNS[0],
+                     "y_axis": procedure_cls.Y_AXIS or procedure_cls.DATA_COLUMNS[1]})
             super().__init__(
                 procedure_class=procedure_cls,
                 inputs=names,
                 displays=getattr(procedure_cls, "DISPLAYS", names[:4]),
-                x_axis=procedure_cls.X_AXIS or procedure_cls.DATA_COLUMNS[0],
-                y_axis=procedure_cls.Y_AXIS or procedure_cls.DATA_COLUMNS[1],
+                **axes,
             )
             self.station = station
             self.directory = str(Path(out).resolve())
@@ -57,6 +62,7 @@ def make_window(procedure_cls, station, out: str | Path = "results"):
                                            ext=self.file_input.filename_extension)
             else:
                 filename = tempfile.mktemp(prefix="TempFile_", suffix=".csv")
+            procedure.results_path = filename
             self.manager.queue(self.new_experiment(Results(procedure, filename)))
 
     return LabctlWindow()

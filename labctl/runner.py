@@ -69,9 +69,18 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
 
 
 def preflight(proc: Procedure, station: Station) -> None:
+    """Refuse a run before anything is applied: parameters against the chip limits, then every
+    instrument reachable and answering, then the procedure's own check of what they can do."""
+    where = f"{type(proc).__name__} on station {station.name}"
     problems = proc.preflight(station.limits)
     if problems:
-        raise ConfigError(f"{type(proc).__name__} on station {station.name}", "; ".join(problems))
+        raise ConfigError(where, "; ".join(problems))
+    for role in getattr(proc, "ROLES", ()):
+        station.instrument(role)
+    check = getattr(proc, "check_instruments", None)
+    problems = check(station) if check is not None else []
+    if problems:
+        raise ConfigError(where, "; ".join(problems))
 
 
 def open_station(station=None, sim: bool = False, procedure_cls=None, transport="inprocess",
@@ -103,15 +112,14 @@ def _wait(worker: Worker) -> None:
 def execute(proc: Procedure, station: Station, out: str | Path = DEFAULT_OUT,
             progress: Callable[[float], None] | None = None) -> Results:
     """Run ``proc`` on ``station``; rows are on disk as they are emitted. Returns the Results."""
-    preflight(proc, station)
-    for role in getattr(proc, "ROLES", ()):
-        station.instrument(role)  # reachable and answering before the run starts
+    preflight(proc, station)  # reachable, answering and able before the run starts
     proc.station = station
     out = Path(out)
     name = getattr(type(proc), "NAME", type(proc).__name__)
     try:
         out.mkdir(parents=True, exist_ok=True)
         filename = unique_filename(str(out), prefix=f"{name}_", ext="csv")
+        proc.results_path = filename  # procedures that write an array file put it beside
         results = Results(proc, filename)
     except OSError as exc:
         raise ConfigError(f"--out {out}", f"cannot write results there ({exc.strerror})") from None

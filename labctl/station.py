@@ -20,6 +20,7 @@ mock one (in-process, or TCP on 127.0.0.1 through pyvisa-py).
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from pyvisa import rname
@@ -36,9 +37,31 @@ TRANSPORTS = ("inprocess", "tcp")
 
 
 class InstrumentSpec:
-    def __init__(self, role: str, driver_name: str, driver_cls, resource: str, options: dict):
+    def __init__(self, role: str, driver_name: str, driver_cls, resource: str | None,
+                 options: dict, uses: dict[str, str] | None = None):
         self.role, self.driver_name, self.driver_cls = role, driver_name, driver_cls
         self.resource, self.options = resource, options
+        self.uses = uses or {}  # composite drivers: constructor argument -> station role
+
+    @property
+    def kind(self) -> str:
+        """How the driver is reached: ``visa``, ``serial``, ``arc2``, … or ``composite``."""
+        return getattr(self.driver_cls, "RESOURCE_KIND", "visa")
+
+
+def _check_resource(spec: Section, driver_cls, resource: str) -> None:
+    """Fail with one line if ``resource`` is not something ``driver_cls`` can open."""
+    check = getattr(driver_cls, "check_resource", None)
+    if check is not None:
+        problem = check(resource)
+        if problem:
+            raise spec.error(problem, "resource")
+        return
+    try:
+        rname.parse_resource_name(resource)
+    except rname.InvalidResourceName as exc:
+        raise spec.error(f"invalid VISA resource {resource!r} ({exc})".split("\n")[0],
+                         "resource") from None
 
 
 class Station:
@@ -73,17 +96,25 @@ class Station:
         specs = {}
         for role in inst.data:
             spec = inst.section(str(role))
-            spec.allow("driver", "resource", "options")
+            spec.allow("driver", "resource", "options", "uses")
             driver_name = spec.get("driver", str)
             driver_cls = registry.driver(driver_name, spec.where("driver"))
-            resource = spec.get("resource", str)
-            try:
-                rname.parse_resource_name(resource)
-            except rname.InvalidResourceName as exc:
-                raise spec.error(f"invalid VISA resource {resource!r} ({exc})".split("\n")[0],
-                                 "resource") from None
+            uses = None
+            if getattr(driver_cls, "RESOURCE_KIND", "visa") == "composite":
+                used = spec.section("uses")
+                if "resource" in spec.data:
+                    raise spec.error(f"driver {driver_name!r} is built from other roles "
+                                     "('uses'), not from a resource", "resource")
+                uses = {str(k): used.get(str(k), str) for k in used.data}
+                for arg, other in uses.items():
+                    if other not in inst.data or other == role:
+                        raise used.error(f"no other instrument with role {other!r}", arg)
+                resource = None
+            else:
+                resource = spec.get("resource", str)
+                _check_resource(spec, driver_cls, resource)
             specs[str(role)] = InstrumentSpec(str(role), driver_name, driver_cls, resource,
-                                              dict(spec.section("options", {}).data))
+                                              dict(spec.section("options", {}).data), uses)
         bench_name = top.get("bench", str, None)
         bench = None
         if transport not in TRANSPORTS:
@@ -95,14 +126,10 @@ class Station:
             from mocks.bench import Bench  # the only place the core reaches the bench
 
             bench = Bench.load(bench_name, seed=seed)
-            for role in specs:
-                if role not in bench.instruments:
+            for role, spec in specs.items():
+                if spec.kind != "composite" and role not in bench.instruments:
                     raise inst.error(f"bench {bench.name!r} has no instrument for this role "
                                      f"(bench roles: {', '.join(bench.instruments)})", role)
-            if transport == "tcp":
-                served = bench.serve()
-                for role, spec in specs.items():
-                    spec.resource = served[role]
         return cls(name, str(path), limits, specs, bench_name, bench, transport)
 
     # -- instruments -----------------------------------------------------------------------------
@@ -127,34 +154,47 @@ class Station:
                               f"no instrument with role {role!r} (roles: {', '.join(self.specs)})")
         spec = self.specs[role]
         options = dict(spec.options)
-        if self.bench is not None and self.transport == "inprocess":
-            target = self.bench.adapter(role)
+        where = f"{self.source}: instruments.{role}"
+        label = spec.resource or f"{spec.driver_name} over {', '.join(spec.uses.values())}"
+        try:
+            if spec.kind == "composite":
+                parts = {arg: self.instrument(other) for arg, other in spec.uses.items()}
+                instrument = spec.driver_cls(**parts, **options)
+            else:
+                instrument = spec.driver_cls(self._target(spec, options), **options)
+        except ConfigError:
+            raise
+        except Exception as exc:  # pyvisa/pymeasure/pyserial raise many kinds; report one line
+            raise ConfigError(where, f"cannot open {label} ({type(exc).__name__}: {exc})"
+                              .split("\n")[0]) from None
+        if hasattr(instrument, "apply_chip_limits"):
+            instrument.apply_chip_limits(self.limits)
+        apply_limits(instrument, self.limits)
+        try:  # reachable and answering, before any procedure sends it anything
+            self._identities[role] = str(instrument.id).strip()
+        except Exception as exc:
+            _close(instrument)
+            raise ConfigError(where, f"{label} does not answer *IDN? "
+                              f"({type(exc).__name__}: {exc})".split("\n")[0]) from None
+        self._open[role] = instrument
+        return instrument
+
+    def _target(self, spec: InstrumentSpec, options: dict):
+        """What the driver of ``spec`` is constructed with; fills transport options."""
+        if self.bench is not None:
+            target = self.bench.connect(spec.role, self.transport)
+            if not isinstance(target, str):
+                return target  # an in-process adapter, or a simulated instrument object
         else:
             target = spec.resource
-            if spec.resource.upper().endswith("::SOCKET"):
+        if spec.kind == "visa":
+            if target.upper().endswith("::SOCKET"):
                 options.setdefault("read_termination", "\n")
                 options.setdefault("write_termination", "\n")
             options.setdefault("timeout", 5000)
             if self.bench is not None:
                 options.setdefault("visa_library", "@py")
-        where = f"{self.source}: instruments.{role}"
-        try:
-            instrument = spec.driver_cls(target, **options)
-        except Exception as exc:  # pyvisa/pymeasure raise many kinds; report one line
-            raise ConfigError(where, f"cannot open {spec.resource} ({type(exc).__name__}: {exc})"
-                              .split("\n")[0]) from None
-        apply_limits(instrument, self.limits)
-        try:  # reachable and answering, before any procedure sends it anything
-            self._identities[role] = str(instrument.id).strip()
-        except Exception as exc:
-            try:
-                instrument.adapter.close()
-            except Exception:
-                log.debug("closing %s failed", role, exc_info=True)
-            raise ConfigError(where, f"{spec.resource} does not answer *IDN? "
-                              f"({type(exc).__name__}: {exc})".split("\n")[0]) from None
-        self._open[role] = instrument
-        return instrument
+        return target
 
     def identity(self, role: str) -> str:
         """The ``*IDN?`` answer read when ``role`` was opened."""
@@ -166,13 +206,29 @@ class Station:
         """Simulated instrument time in seconds (None on real hardware)."""
         return self.bench.clock.now if self.bench is not None else None
 
+    def wait(self, seconds: float, should_stop=None, poll: float = 0.1) -> bool:
+        """Let ``seconds`` pass for the devices: real time on hardware (checking
+        ``should_stop()`` every ``poll`` s), virtual time on a simulated bench (no sleep).
+        Returns False if stopped early."""
+        if seconds <= 0:
+            return True
+        if self.bench is not None:
+            self.bench.clock.advance(seconds)
+            return not (should_stop is not None and should_stop())
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if should_stop is not None and should_stop():
+                return False
+            time.sleep(min(poll, left))
+        return True
+
     def describe(self) -> str:
         kind = f"sim:{self.bench.name}/{self.transport}" if self.bench is not None else "hardware"
         return f"{self.name} ({self.source}, {kind})"
 
     def shutdown(self) -> None:
-        """Put every open instrument in its safe state; never raises."""
-        for role, instrument in self._open.items():
+        """Put every open instrument in its safe state, last opened first; never raises."""
+        for role, instrument in reversed(self._open.items()):
             try:
                 instrument.shutdown()
             except Exception:
@@ -180,11 +236,8 @@ class Station:
 
     def close(self) -> None:
         self.shutdown()
-        for instrument in self._open.values():
-            try:
-                instrument.adapter.close()
-            except Exception:
-                log.debug("closing adapter failed", exc_info=True)
+        for instrument in reversed(self._open.values()):
+            _close(instrument)
         self._open.clear()
         if self.bench is not None:
             self.bench.stop()
@@ -194,3 +247,15 @@ class Station:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _close(instrument) -> None:
+    """Release an instrument's connection (a pymeasure adapter or the driver's own close)."""
+    try:
+        adapter = getattr(instrument, "adapter", None)
+        if adapter is not None:
+            adapter.close()
+        elif hasattr(instrument, "close"):
+            instrument.close()
+    except Exception:
+        log.debug("closing %r failed", instrument, exc_info=True)

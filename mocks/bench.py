@@ -32,7 +32,9 @@ from mocks.transports import InProcessAdapter, TcpInstrumentServer, TransportFau
 DEVICE_MODELS = {
     # model name -> (array class, parameter dataclass)
     "rram": ("mocks.devices.rram:RRAMArray", "mocks.devices.rram:RRAMParams"),
+    "hfox": ("mocks.devices.hfox:WeakResetArray", "mocks.devices.hfox:WeakResetParams"),
 }
+CROSSBAR = "mocks.devices.crossbar:Crossbar"
 
 
 def _import(path: str):
@@ -51,6 +53,7 @@ class Bench:
         self.clock = clock
         self.faults = {role: TransportFaults() for role in instruments}
         self.servers: dict[str, TcpInstrumentServer] = {}
+        self.ptys: dict = {}
 
     @classmethod
     def load(cls, name_or_path: str | Path, seed: int | None = None) -> Bench:
@@ -70,7 +73,7 @@ class Bench:
         devices = {}
         for k, dev_name in enumerate(sorted(devices_sec.data)):
             spec = devices_sec.section(dev_name)
-            spec.allow("model", "shape", "formed", "params")
+            spec.allow("model", "shape", "formed", "params", "crossbar")
             model = spec.get("model", str)
             if model not in DEVICE_MODELS:
                 raise spec.error(f"unknown device model {model!r} (known: "
@@ -81,16 +84,28 @@ class Bench:
                 params = params_cls.from_dict(spec.section("params", {}).data)
             except ValueError as exc:
                 raise spec.error(str(exc), "params") from None
-            devices[dev_name] = array_cls(
-                tuple(shape) if isinstance(shape, list) else shape, params=params,
-                rng=np.random.default_rng(dev_rngs[k]), formed=spec.get("formed", bool, False))
+            shape = tuple(shape) if isinstance(shape, list) else shape
+            if spec.get("crossbar", bool, False) and (not isinstance(shape, tuple)
+                                                      or len(shape) != 2):
+                raise spec.error("a crossbar needs a [rows, columns] shape", "shape")
+            try:
+                array = array_cls(shape, params=params, rng=np.random.default_rng(dev_rngs[k]),
+                                  formed=spec.get("formed", bool, False))
+            except (TypeError, ValueError) as exc:
+                raise spec.error(str(exc), "shape") from None
+            if spec.get("crossbar", bool, False):
+                array = _import(CROSSBAR)(array, clock=clock)
+            devices[dev_name] = array
 
         inst_sec = top.section("instruments")
         inst_rngs = dev_rngs[-1].spawn(max(len(inst_sec.data), 1))
         instruments = {}
-        for k, role in enumerate(sorted(inst_sec.data)):
+        # an instrument wired through another (an SMU behind a switch matrix) is built after it
+        order = sorted(inst_sec.data, key=lambda r: ("through" in inst_sec.data[r], r))
+        rngs = dict(zip(sorted(inst_sec.data), inst_rngs, strict=False))
+        for role in order:
             spec = inst_sec.section(role)
-            spec.allow("personality", "device", "index", "options")
+            spec.allow("personality", "device", "index", "options", "through")
             kind = spec.get("personality", str)
             if kind not in PERSONALITIES:
                 raise spec.error(f"unknown personality {kind!r} (known: "
@@ -102,12 +117,18 @@ class Bench:
                     raise spec.error(f"no device {dev_name!r} on this bench (devices: "
                                      f"{', '.join(devices) or 'none'})", "device")
                 device = devices[dev_name]
+            if "through" in spec.data:
+                via = spec.get("through", str)
+                if via not in instruments or not hasattr(instruments[via], "terminal"):
+                    raise spec.error(f"no switching instrument {via!r} on this bench to wire "
+                                     "through", "through")
+                device = instruments[via].terminal(role)
             options = dict(spec.section("options", {}).data)
             try:
                 instruments[role] = _import(PERSONALITIES[kind])(
                     clock=clock, device=device, device_index=spec.get("index", int, 0),
-                    rng=np.random.default_rng(inst_rngs[k]), **options)
-            except TypeError as exc:
+                    rng=np.random.default_rng(rngs[role]), **options)
+            except (TypeError, ValueError) as exc:
                 raise spec.error(f"bad options: {exc}", "options") from None
         return cls(name, description, bench_seed, devices, instruments, clock, str(path))
 
@@ -120,10 +141,38 @@ class Bench:
     def adapter(self, role: str) -> InProcessAdapter:
         return InProcessAdapter(self.role(role), self.faults[role])
 
+    def link(self, role: str) -> str:
+        """How a driver reaches the instrument of ``role``: ``"scpi"`` (a VISA adapter or TCP),
+        ``"serial"`` (a pseudo-terminal) or ``"object"`` (the simulated instrument itself)."""
+        return getattr(self.role(role), "LINK", "scpi")
+
+    def connect(self, role: str, transport: str = "inprocess"):
+        """What the driver of ``role`` is constructed with: an in-process adapter or a TCP
+        resource (SCPI), the path of a pseudo-terminal (serial, whatever the transport), or the
+        simulated instrument object."""
+        link = self.link(role)
+        if link == "serial":
+            return self.serial_port(role)
+        if link == "object":
+            return self.role(role)
+        if transport == "tcp":
+            return self.serve()[role]
+        return self.adapter(role)
+
+    def serial_port(self, role: str) -> str:
+        """Serve the instrument of ``role`` on a real pseudo-terminal; return its path."""
+        if role not in self.ptys:
+            from mocks.serial_pty import PtySerialServer
+
+            self.ptys[role] = PtySerialServer(self.role(role), self.faults[role]).start()
+        return self.ptys[role].port
+
     def serve(self, port: int = 0, host: str = "127.0.0.1") -> dict[str, str]:
         """Serve every instrument over TCP (consecutive ports from ``port``; 0 = any free)."""
         resources = {}
         for k, role in enumerate(sorted(self.instruments)):
+            if self.link(role) != "scpi":
+                continue
             if role not in self.servers:
                 server = TcpInstrumentServer(self.instruments[role], port + k if port else 0, host,
                                              self.faults[role])
@@ -132,6 +181,7 @@ class Bench:
         return resources
 
     def stop(self) -> None:
-        for server in self.servers.values():
+        for server in [*self.servers.values(), *self.ptys.values()]:
             server.stop()
         self.servers.clear()
+        self.ptys.clear()

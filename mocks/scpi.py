@@ -190,6 +190,7 @@ class ScpiPersonality:
         self.ese = 0
         self.sre = 0
         self.fault_error: tuple[int, str] | None = None  # injected: pushed on the next message
+        self.messages = 0  # program messages received: the mock's count of transactions
         common = {
             "*IDN": self._idn, "*RST": self._rst, "*CLS": self._cls, "*OPC": self._opc,
             "*WAI": self._wai, "*ESR": self._esr, "*ESE": self._ese, "*STB": self._stb,
@@ -244,6 +245,7 @@ class ScpiPersonality:
     def handle_message(self, message: str) -> str | None:
         """Execute one program message; return the response message (without terminator) or None."""
         with self.lock:
+            self.messages += 1
             if self.fault_error is not None:
                 self.push_error(*self.fault_error)
                 self.fault_error = None

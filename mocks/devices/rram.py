@@ -56,6 +56,22 @@ Lab-facing extensions, each *(standard model)*, each a named parameter of :class
   stuck: R frozen (no switching, forming or breakdown). A fault hides the device's state, which
   clearing the fault restores.
 
+- retention *(standard model)*: the power-law conductance drift ``G(t) = G0·(t/t0)^−ν`` of
+  MemTorch's ``model_conductance_drift`` (``coreylammie/MemTorch``,
+  ``memtorch/bh/nonideality/endurance_retention_models/conductance_drift.py``, after Boybat et al.,
+  NVMTS 2018), written ``R = r_programmed·(1 + age/t0)^ν`` so it is finite at age 0.
+  :meth:`RRAMArray.age` advances every device's age (time since its last programming event: a
+  switching update or forming, which resets the age to 0 and ``r_programmed`` to the new R) and
+  sets R on the formed normal devices. ν = ``retention_nu`` (0: off), t0 = ``retention_t0_s``.
+- endurance *(standard model)*: each device survives a log-normal number of cycles (median
+  ``endurance_median_cycles``, 0 = unlimited; sigma ``endurance_sigma_ln``; rounded up to a whole
+  cycle, at least 1), drawn after every other construction draw, only when endurance is on, from
+  a generator spawned from the array's (``Generator.spawn``), so a seed gives the same devices
+  and the same later draws either way. A cycle is a SET update following a RESET update on
+  that device (:attr:`RRAMArray.cycles`). When the count reaches the device's endurance its RESET
+  ceiling collapses onto its SET floor (``r_p(V) := r_n(V)``: a0_p = a0_n, a1_p = −a1_n): the
+  window closes and the device stays near its LRS.
+
 Exponent cap: ``|V|/t`` is capped at 200 inside s(V) (|V| ≳ 350 V) so products stay finite; at
 that point one update already reaches r(V) to machine precision.
 """
@@ -164,23 +180,19 @@ class RRAMParams:
     read_noise_rel: float = 0.01
     """Half-width a of the uniform multiplicative read noise U(−a, a) on the current, in [0, 1)."""
 
+    # --- retention and endurance (standard model; MemTorch conductance drift) ---
+    retention_nu: float = 0.0
+    """Drift exponent ν of R = r_programmed·(1 + age/t0)^ν (G ∝ (1 + age/t0)^−ν), ≥ 0; 0 = off
+    (MemTorch's default drift coefficient is 0.1)."""
+    retention_t0_s: float = 1.0
+    """Time scale t0 of the retention drift, s, > 0."""
+    endurance_median_cycles: float = 0.0
+    """Median number of SET/RESET cycles a device survives (log-normal D2D), ≥ 0; 0 = unlimited."""
+    endurance_sigma_ln: float = 0.5
+    """D2D log-normal sigma of the endurance (natural log), ≥ 0."""
+
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type == "int":
-                ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-                expected = "an integer"
-            else:
-                ok = (isinstance(value, (int, float, np.integer, np.floating))
-                      and not isinstance(value, bool) and math.isfinite(value))
-                expected = "a finite number"
-            if not ok:
-                raise ValueError(f"RRAM parameter {f.name!r}: expected {expected}, got {value!r}")
-            object.__setattr__(self, f.name, int(value) if f.type == "int" else float(value))
-        for name, test, rule in _RULES:
-            if not test(getattr(self, name)):
-                raise ValueError(
-                    f"RRAM parameter {name!r}: must be {rule}, got {getattr(self, name)!r}")
+        check_params(self, "RRAM", _RULES)
         if not self.r_formed_min_ohm < self.r_formed_max_ohm:
             raise ValueError("RRAM parameter 'r_formed_min_ohm': must be < r_formed_max_ohm, got "
                              f"{self.r_formed_min_ohm!r} >= {self.r_formed_max_ohm!r}")
@@ -192,14 +204,45 @@ class RRAMParams:
         An unknown key, a value of the wrong type or out of range raises ``ValueError`` naming
         the key.
         """
-        if not isinstance(d, Mapping):
-            raise TypeError(f"RRAM parameters: expected a mapping, got {type(d).__name__}")
-        valid = [f.name for f in fields(cls)]
-        for key in d:
-            if key not in valid:
-                raise ValueError(f"unknown RRAM parameter {key!r}; valid parameters: "
-                                 + ", ".join(valid))
-        return cls(**d)
+        return params_from_dict(cls, d, "RRAM")
+
+
+def check_params(params, label: str, rules) -> None:
+    """Coerce and check the fields of a frozen parameter dataclass in place: ``int`` fields take
+    integers, ``bool`` fields bools, every other field a finite number (stored as float); then
+    each ``(name, test, rule)`` of ``rules`` must hold. A failure raises ``ValueError`` naming the
+    field ("<label> parameter 'name': ...")."""
+    for f in fields(params):
+        value = getattr(params, f.name)
+        if f.type == "bool":
+            ok, expected, cast = isinstance(value, (bool, np.bool_)), "a bool", bool
+        elif f.type == "int":
+            ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            expected, cast = "an integer", int
+        else:
+            ok = (isinstance(value, (int, float, np.integer, np.floating))
+                  and not isinstance(value, bool) and math.isfinite(value))
+            expected, cast = "a finite number", float
+        if not ok:
+            raise ValueError(f"{label} parameter {f.name!r}: expected {expected}, got {value!r}")
+        object.__setattr__(params, f.name, cast(value))
+    for name, test, rule in rules:
+        if not test(getattr(params, name)):
+            raise ValueError(
+                f"{label} parameter {name!r}: must be {rule}, got {getattr(params, name)!r}")
+
+
+def params_from_dict(cls, d: Mapping, label: str):
+    """``cls(**d)`` for a parameter dataclass, with an unknown key or a non-mapping rejected by
+    a message naming it."""
+    if not isinstance(d, Mapping):
+        raise TypeError(f"{label} parameters: expected a mapping, got {type(d).__name__}")
+    valid = [f.name for f in fields(cls)]
+    for key in d:
+        if key not in valid:
+            raise ValueError(f"unknown {label} parameter {key!r}; valid parameters: "
+                             + ", ".join(valid))
+    return cls(**d)
 
 
 def _positive(x: float) -> bool:
@@ -215,25 +258,29 @@ _RULES = (
     ("A_n", lambda x: x < 0, "< 0"),
     *((name, _positive, "> 0") for name in (
         "t_p", "t_n", "a0_p", "a0_n", "r_formed_min_ohm", "v_form_mean", "r_virgin_median_ohm",
-        "r_virgin_min_ohm", "i_breakdown_a", "r_short_ohm", "r_open_ohm")),
+        "r_virgin_min_ohm", "i_breakdown_a", "r_short_ohm", "r_open_ohm", "retention_t0_s")),
     ("set_polarity", lambda x: x in (1, -1), "+1 or -1"),
     *((name, _non_negative, ">= 0") for name in (
         "v_set_threshold", "v_reset_threshold", "iv_nonlinearity_b", "v_form_std", "t_form_s",
         "r_virgin_sigma_ln", "A_sigma_ln", "t_sigma_ln", "a0_rel_std", "a1_rel_std",
-        "c2c_rel_std")),
+        "c2c_rel_std", "retention_nu", "endurance_median_cycles", "endurance_sigma_ln")),
     ("p_unformable", lambda x: 0 <= x <= 1, "in [0, 1]"),
     ("read_noise_rel", lambda x: 0 <= x < 1, "in [0, 1)"),
 )
 
 
-class RRAMArray:
-    """An array of simulated bipolar RRAM devices sharing one parameter set.
+class DeviceArray:
+    """What every simulated two-terminal device array shares: shape and indexing, the I–V
+    ``I = sinh(b·V)/(b·R)`` (exactly V/R for b = 0) and its inverse, read noise, injected faults
+    and the record of applied voltages.
 
-    ``shape``: int or tuple of positive ints. ``rng``: the ``numpy.random.Generator`` that every
-    draw comes from (default ``np.random.default_rng(0)``); device-to-device parameters are drawn
-    at construction in a fixed order, so the same seed gives the same devices whatever
-    ``formed`` is. ``formed=True`` starts every formable device formed (crossbar benches);
-    ``False`` starts every device virgin.
+    A subclass keeps, per device (flat, C order): ``_r`` (effective resistance, Ω), ``_r_hidden``
+    (the device's own R while an injected short/open masks it), ``_fault`` (int8 state code),
+    ``_broken`` (shorted for good) and ``_mav`` (largest |V| applied), all set up by
+    :meth:`_init_array` and :meth:`_init_state`; and ``_params`` with ``iv_nonlinearity_b``,
+    ``read_noise_rel``, ``r_short_ohm`` and ``r_open_ohm``. It implements ``_refresh`` (recompute
+    its masks after a state event), ``apply``, ``age``, ``formed``, ``cycles`` and
+    ``device_parameters``.
 
     ``index`` arguments select devices: ``Ellipsis`` (all, the default), a tuple (numpy indexing
     of the shaped array, e.g. ``(row, col)`` or ``(rows, slice(None))``), a boolean mask of the
@@ -241,26 +288,187 @@ class RRAMArray:
     by flat device number (C order). Voltages and currents broadcast to the selection's shape.
     """
 
-    def __init__(self, shape: int | tuple[int, ...], params: RRAMParams | None = None,
-                 rng: np.random.Generator | None = None, formed: bool = False) -> None:
+    _LABEL = "device"  # how error messages name the model
+
+    def _init_array(self, shape, rng) -> int:
+        """Validate and store ``shape`` and ``rng``; return the number of devices."""
+        name = type(self).__name__
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         if not shape or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool)
                                 and n > 0 for n in shape):
-            raise ValueError(f"RRAMArray shape: expected positive ints, got {shape!r}")
+            raise ValueError(f"{name} shape: expected positive ints, got {shape!r}")
+        rng = np.random.default_rng(0) if rng is None else rng
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"{name} rng: expected numpy.random.Generator, got {rng!r}")
+        self._shape = tuple(int(n) for n in shape)
+        self._size = n = math.prod(self._shape)
+        self.rng = rng
+        self._ids = np.arange(n).reshape(self._shape)
+        return n
+
+    def _init_state(self, r: np.ndarray) -> None:
+        """Effective R (flat) and the fault bookkeeping every array keeps."""
+        n = self._size
+        self._r = r
+        self._r_hidden = np.zeros(n)
+        self._fault = np.zeros(n, dtype=np.int8)
+        self._broken = np.zeros(n, dtype=bool)
+        self._mav = np.zeros(n)
+
+    def _check_dt(self, what: str, dt) -> float:
+        dt = float(dt)
+        if not 0 <= dt <= _MAX_DT_S:
+            raise ValueError(f"{self._LABEL} {what}: dt must be in [0, {_MAX_DT_S:g}] s, "
+                             f"got {dt!r}")
+        return dt
+
+    # ------------------------------------------------------------------ read-only views
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the device array."""
+        return self._shape
+
+    @property
+    def size(self) -> int:
+        """Number of devices."""
+        return self._size
+
+    @property
+    def params(self):
+        """The parameter set the devices were built from."""
+        return self._params
+
+    @property
+    def resistance(self) -> np.ndarray:
+        """Noiseless device resistance in Ω (copy, array shape); r_short / r_open when faulted."""
+        return self._r.reshape(self._shape).copy()
+
+    @property
+    def state(self) -> np.ndarray:
+        """Per-device state code (int8 copy): NORMAL, SHORT, OPEN or STUCK."""
+        code = np.where(self._fault != NORMAL, self._fault,
+                        np.where(self._broken, SHORT, NORMAL)).astype(np.int8)
+        return code.reshape(self._shape)
+
+    def state_names(self) -> np.ndarray:
+        """Per-device state as strings ("normal", "short", "open", "stuck"), array shape."""
+        return np.array(STATE_NAMES)[self.state]
+
+    @property
+    def max_abs_voltage(self) -> np.ndarray:
+        """Largest |V| ever applied to each device through :meth:`apply`, V (copy)."""
+        return self._mav.reshape(self._shape).copy()
+
+    # ------------------------------------------------------------------ I–V
+    def current(self, v, index=Ellipsis) -> np.ndarray:
+        """Noiseless current in A at voltage ``v`` (V) across the selected devices (no state
+        change)."""
+        return self._iv(np.asarray(v, dtype=float), self._take(self._r, index))
+
+    def measure_current(self, v, index=Ellipsis) -> np.ndarray:
+        """Current in A with multiplicative read noise 1 + U(−a, a) drawn from ``self.rng``."""
+        i = self.current(v, index)
+        a = self._params.read_noise_rel
+        if a:
+            i = i * (1.0 + self.rng.uniform(-a, a, np.shape(i)))
+        return i
+
+    def voltage_at_current(self, i, index=Ellipsis) -> np.ndarray:
+        """Voltage in V at which the selected devices carry current ``i`` (A): the exact inverse
+        of :meth:`current`, ``asinh(b·I·R)/b`` (``I·R`` for b = 0)."""
+        r = self._take(self._r, index)
+        i = np.asarray(i, dtype=float)
+        b = self._params.iv_nonlinearity_b
+        return i * r if b == 0 else np.arcsinh(b * i * r) / b
+
+    def _iv(self, v, r):
+        b = self._params.iv_nonlinearity_b
+        return v / r if b == 0 else np.sinh(b * v) / (b * r)
+
+    def _record_voltage(self, k: np.ndarray | None, u) -> None:
+        if k is None:
+            np.maximum(self._mav, u, out=self._mav)
+        else:
+            np.maximum.at(self._mav, k, u)
+
+    # ------------------------------------------------------------------ faults
+    def set_fault(self, index, kind: str) -> None:
+        """Inject a fault on the selected devices: ``"short"``, ``"open"`` or ``"stuck"``."""
+        if kind not in _FAULT_CODES:
+            raise ValueError(f"{self._LABEL} fault kind {kind!r} unknown; valid kinds: "
+                             + ", ".join(_FAULT_CODES))
+        code = _FAULT_CODES[kind]
+        k = self._flat_unique(index)
+        hidden = (self._fault[k] == SHORT) | (self._fault[k] == OPEN)
+        device_r = np.where(hidden, self._r_hidden[k], self._r[k])
+        self._fault[k] = code
+        if code == STUCK:
+            self._r[k] = device_r
+        else:
+            self._r_hidden[k] = device_r
+            self._r[k] = self._params.r_short_ohm if code == SHORT else self._params.r_open_ohm
+        self._refresh()
+
+    def clear_fault(self, index) -> None:
+        """Remove injected faults from the selected devices, restoring their state (a device
+        shorted by breakdown stays shorted)."""
+        k = self._flat_unique(index)
+        hidden = k[(self._fault[k] == SHORT) | (self._fault[k] == OPEN)]
+        self._r[hidden] = self._r_hidden[hidden]
+        self._fault[k] = NORMAL
+        self._refresh()
+
+    def _refresh(self) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ indexing
+    def _select(self, index) -> np.ndarray | None:
+        """Flat device ids for ``index`` (shaped like the selection), or None for all devices."""
+        if index is Ellipsis:
+            return None
+        try:
+            if isinstance(index, tuple) or (
+                    isinstance(index, np.ndarray) and index.dtype == bool
+                    and index.shape == self._shape):
+                ids = self._ids[index]
+            else:
+                ids = self._ids.reshape(-1)[index]
+        except (IndexError, TypeError, ValueError) as exc:
+            raise ValueError(f"{self._LABEL} index {index!r} invalid for an array of shape "
+                             f"{self._shape}: {exc}") from None
+        return np.asarray(ids)
+
+    def _flat_unique(self, index) -> np.ndarray:
+        ids = self._select(index)
+        return np.arange(self._size) if ids is None else np.unique(ids)
+
+    def _take(self, values: np.ndarray, index) -> np.ndarray:
+        ids = self._select(index)
+        return values.reshape(self._shape) if ids is None else values[ids]
+
+
+class RRAMArray(DeviceArray):
+    """An array of simulated bipolar RRAM devices sharing one parameter set.
+
+    ``shape``: int or tuple of positive ints. ``rng``: the ``numpy.random.Generator`` that every
+    draw comes from (default ``np.random.default_rng(0)``); device-to-device parameters are drawn
+    at construction in a fixed order, so the same seed gives the same devices whatever
+    ``formed`` is. ``formed=True`` starts every formable device formed (crossbar benches);
+    ``False`` starts every device virgin. ``index`` arguments: see :class:`DeviceArray`.
+    """
+
+    _LABEL = "RRAM"
+
+    def __init__(self, shape: int | tuple[int, ...], params: RRAMParams | None = None,
+                 rng: np.random.Generator | None = None, formed: bool = False) -> None:
+        n = self._init_array(shape, rng)
+        rng = self.rng
         params = RRAMParams() if params is None else params
         if not isinstance(params, RRAMParams):
             raise TypeError(f"RRAMArray params: expected RRAMParams, got {type(params).__name__}")
-        rng = np.random.default_rng(0) if rng is None else rng
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"RRAMArray rng: expected numpy.random.Generator, got {rng!r}")
         if not isinstance(formed, (bool, np.bool_)):
             raise TypeError(f"RRAMArray formed: expected a bool, got {formed!r}")
-        self._shape = tuple(int(n) for n in shape)
-        self._size = n = math.prod(self._shape)
         self._params = p = params
-        self.rng = rng
-        self._ids = np.arange(n).reshape(self._shape)
-        self._b = p.iv_nonlinearity_b
 
         # Device-to-device draws, in this fixed order. Switching parameters: one table,
         # _law[direction, quantity, device], direction 0 = SET (the model's "n" branch),
@@ -283,64 +491,64 @@ class RRAMArray:
         self._r_formed = p.r_formed_max_ohm - rng.random(n) * (p.r_formed_max_ohm
                                                                - p.r_formed_min_ohm)
 
+        # Endurance: drawn after everything else, only when on, and from a child generator
+        # (Generator.spawn leaves rng's own stream untouched), so turning it on changes neither
+        # the devices nor any later draw of a seeded array.
+        self._wears = p.endurance_median_cycles > 0
+        self._endurance = (np.maximum(np.ceil(p.endurance_median_cycles * np.exp(
+            p.endurance_sigma_ln * rng.spawn(1)[0].standard_normal(n))), 1.0) if self._wears
+            else np.full(n, np.inf))
+
         # Per-device state.
         self._formed = self._formable & bool(formed)
-        self._r = np.where(self._formed, self._r_formed, self._r_virgin)  # effective R (Ω)
-        self._r_hidden = np.zeros(n)  # device R kept while an injected short/open masks it
-        self._fault = np.zeros(n, dtype=np.int8)
-        self._broken = np.zeros(n, dtype=bool)
+        self._init_state(np.where(self._formed, self._r_formed, self._r_virgin))
         self._form_time = np.zeros(n)
-        self._mav = np.zeros(n)
         self._work = np.empty((_W_ROWS, n))  # scratch for apply (untouched until used)
         self._law_scratch = np.empty(4 * n)
+        # Retention (kept only when it acts): R at the last programming event, and the ageing
+        # clock at that event.
+        self._drifts = p.retention_nu > 0
+        self._r_prog = self._r.copy() if self._drifts else None
+        self._t_prog = np.zeros(n) if self._drifts else None
+        self._age_clock = 0.0  # total time passed to age(), s
+        # Endurance: 2·(completed cycles) + (1 if the last switching update was a RESET).
+        self._phase = np.zeros(n, dtype=np.int64)
+        self._worn = np.zeros(n, dtype=bool)
         self._refresh()
 
     # ------------------------------------------------------------------ read-only views
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Shape of the device array."""
-        return self._shape
-
-    @property
-    def size(self) -> int:
-        """Number of devices."""
-        return self._size
-
-    @property
-    def params(self) -> RRAMParams:
-        """The parameter set the devices were built from."""
-        return self._params
-
-    @property
-    def resistance(self) -> np.ndarray:
-        """Noiseless device resistance in Ω (copy, array shape); r_short / r_open when faulted."""
-        return self._r.reshape(self._shape).copy()
-
     @property
     def formed(self) -> np.ndarray:
         """Whether each device is formed (bool copy, array shape)."""
         return self._formed.reshape(self._shape).copy()
 
     @property
-    def state(self) -> np.ndarray:
-        """Per-device state code (int8 copy): NORMAL, SHORT, OPEN or STUCK."""
-        code = np.where(self._fault != NORMAL, self._fault,
-                        np.where(self._broken, SHORT, NORMAL)).astype(np.int8)
-        return code.reshape(self._shape)
-
-    def state_names(self) -> np.ndarray:
-        """Per-device state as strings ("normal", "short", "open", "stuck"), array shape."""
-        return np.array(STATE_NAMES)[self.state]
+    def cycles(self) -> np.ndarray:
+        """Completed SET/RESET cycles per device (int copy, array shape): SET updates that
+        followed a RESET update."""
+        return (self._phase >> 1).reshape(self._shape)
 
     @property
-    def max_abs_voltage(self) -> np.ndarray:
-        """Largest |V| ever applied to each device through :meth:`apply`, V (copy)."""
-        return self._mav.reshape(self._shape).copy()
+    def age_s(self) -> np.ndarray:
+        """Time in s each device has aged (through :meth:`age`) since its last programming event
+        (copy, array shape); NaN when retention is off (``retention_nu`` = 0: not tracked)."""
+        if not self._drifts:
+            return np.full(self._shape, np.nan)
+        return (self._age_clock - self._t_prog).reshape(self._shape)
+
+    @property
+    def r_programmed(self) -> np.ndarray:
+        """Resistance in Ω each device had right after its last programming event, which
+        retention drift starts from (copy, array shape); NaN when retention is off."""
+        if not self._drifts:
+            return np.full(self._shape, np.nan)
+        return self._r_prog.reshape(self._shape).copy()
 
     def device_parameters(self) -> dict[str, np.ndarray]:
         """Per-device drawn parameters (copies, array shape): A_p, A_n (Ω⁻¹·s⁻¹, signed as
         published), t_p, t_n (V), a0_p, a0_n (Ω), a1_p, a1_n (Ω/V), v_form (V), r_virgin (Ω),
-        r_formed (Ω), formable (bool)."""
+        r_formed (Ω), formable (bool), endurance (cycles; inf when endurance is off). After an
+        endurance failure a0_p and a1_p hold the collapsed RESET ceiling."""
         out = {}
         for row, suffix, sign in ((_RESET, "_p", 1.0), (_SET, "_n", -1.0)):
             law = self._law[row]
@@ -349,34 +557,9 @@ class RRAMArray:
             out["a0" + suffix] = law[_L_A0].copy()
             out["a1" + suffix] = law[_L_A1].copy()
         out.update(v_form=self._v_form.copy(), r_virgin=self._r_virgin.copy(),
-                   r_formed=self._r_formed.copy(), formable=self._formable.copy())
+                   r_formed=self._r_formed.copy(), formable=self._formable.copy(),
+                   endurance=self._endurance.copy())
         return {k: v.reshape(self._shape) for k, v in out.items()}
-
-    # ------------------------------------------------------------------ I–V
-    def current(self, v, index=Ellipsis) -> np.ndarray:
-        """Noiseless current in A at voltage ``v`` (V) across the selected devices (no state
-        change)."""
-        return self._iv(np.asarray(v, dtype=float), self._take(self._r, index))
-
-    def measure_current(self, v, index=Ellipsis) -> np.ndarray:
-        """Current in A with multiplicative read noise 1 + U(−a, a) drawn from ``self.rng``."""
-        i = self.current(v, index)
-        a = self._params.read_noise_rel
-        if a:
-            i = i * (1.0 + self.rng.uniform(-a, a, np.shape(i)))
-        return i
-
-    def voltage_at_current(self, i, index=Ellipsis) -> np.ndarray:
-        """Voltage in V at which the selected devices carry current ``i`` (A): the exact inverse
-        of :meth:`current`, ``asinh(b·I·R)/b`` (``I·R`` for b = 0)."""
-        r = self._take(self._r, index)
-        i = np.asarray(i, dtype=float)
-        b = self._b
-        return i * r if b == 0 else np.arcsinh(b * i * r) / b
-
-    def _iv(self, v, r):
-        b = self._b
-        return v / r if b == 0 else np.sinh(b * v) / (b * r)
 
     # ------------------------------------------------------------------ dynamics
     def apply(self, v, dt, index=Ellipsis) -> None:
@@ -386,9 +569,7 @@ class RRAMArray:
         the exact switching update (with C2C) on formed normal devices at or above threshold;
         breakdown check at the switched state; forming of virgin devices in the SET polarity.
         """
-        dt = float(dt)
-        if not 0 <= dt <= _MAX_DT_S:
-            raise ValueError(f"RRAM apply: dt must be in [0, {_MAX_DT_S:g}] s, got {dt!r}")
+        dt = self._check_dt("apply", dt)
         ids = self._select(index)
         v = np.asarray(v, dtype=float)
         if v.ndim == 0:
@@ -500,8 +681,47 @@ class RRAMArray:
         (np.minimum if sign > 0 else np.maximum)(r_now, bound, out=r_now)  # rounding guard
         if k is not None:
             self._r[k] = r_now
+        self._programmed(k, r_now, direction)
         if sign < 0:  # R fell during the update: |I| is largest at its end
             self._breakdown(k, u, u_max, r_now)
+
+    def _programmed(self, k: np.ndarray | None, r_now: np.ndarray, direction: int) -> None:
+        """Bookkeeping of a switching update of devices ``k`` (None = all; ``r_now``: their new
+        R): retention restarts from R, and a SET after a RESET completes a cycle."""
+        if self._drifts:
+            if k is None:
+                np.copyto(self._r_prog, r_now)
+                self._t_prog.fill(self._age_clock)
+            else:
+                self._r_prog[k] = r_now
+                self._t_prog[k] = self._age_clock
+        phase = self._phase  # 2·cycles + last-was-RESET: a SET adds the low bit, RESET sets it
+        if k is None:
+            if direction == _RESET:
+                phase |= 1
+                return
+            phase += phase & 1
+        else:
+            if direction == _RESET:
+                phase[k] |= 1
+                return
+            ph = phase[k]
+            ph += ph & 1
+            phase[k] = ph
+        if self._wears:
+            self._wear_out(k)
+
+    def _wear_out(self, k: np.ndarray | None) -> None:
+        """Close the window of devices of ``k`` whose cycle count reached their endurance: the
+        RESET ceiling r_p(V) = a0_p + a1_p·|V| becomes the SET floor a0_n − a1_n·|V|."""
+        if k is None:
+            hit = np.flatnonzero(((self._phase >> 1) >= self._endurance) & ~self._worn)
+        else:
+            hit = k[((self._phase[k] >> 1) >= self._endurance[k]) & ~self._worn[k]]
+        if hit.size:
+            self._worn[hit] = True
+            self._law[_RESET, _L_A0, hit] = self._law[_SET, _L_A0, hit]
+            self._law[_RESET, _L_A1, hit] = -self._law[_SET, _L_A1, hit]
 
     def _workspace(self, m: int) -> np.ndarray:
         """Scratch rows of at least ``m`` floats (the preallocated ones unless m > size)."""
@@ -544,40 +764,32 @@ class RRAMArray:
         if done.size:
             self._formed[done] = True
             self._r[done] = self._r_formed[done]
+            if self._drifts:
+                self._r_prog[done] = self._r_formed[done]
+                self._t_prog[done] = self._age_clock
             self._refresh()
 
-    def _record_voltage(self, k: np.ndarray | None, u) -> None:
+    # ------------------------------------------------------------------ retention
+    def age(self, dt_s) -> None:
+        """Let ``dt_s`` s pass without bias: every device ages by ``dt_s``, and each formed
+        normal device takes R = r_programmed·(1 + age/t0)^ν (a no-op on R when ν = 0)."""
+        dt = self._check_dt("age", dt_s)
+        if dt == 0:
+            return
+        self._age_clock += dt
+        if not self._drifts:
+            return
+        nu, t0 = self._params.retention_nu, self._params.retention_t0_s
+        k = None if self._all_plain else np.flatnonzero(self._plain)
         if k is None:
-            np.maximum(self._mav, u, out=self._mav)
-        else:
-            np.maximum.at(self._mav, k, u)
-
-    # ------------------------------------------------------------------ faults
-    def set_fault(self, index, kind: str) -> None:
-        """Inject a fault on the selected devices: ``"short"``, ``"open"`` or ``"stuck"``."""
-        if kind not in _FAULT_CODES:
-            raise ValueError(f"RRAM fault kind {kind!r} unknown; valid kinds: "
-                             + ", ".join(_FAULT_CODES))
-        code = _FAULT_CODES[kind]
-        k = self._flat_unique(index)
-        hidden = (self._fault[k] == SHORT) | (self._fault[k] == OPEN)
-        device_r = np.where(hidden, self._r_hidden[k], self._r[k])
-        self._fault[k] = code
-        if code == STUCK:
-            self._r[k] = device_r
-        else:
-            self._r_hidden[k] = device_r
-            self._r[k] = self._params.r_short_ohm if code == SHORT else self._params.r_open_ohm
-        self._refresh()
-
-    def clear_fault(self, index) -> None:
-        """Remove injected faults from the selected devices, restoring their state (a device
-        shorted by breakdown stays shorted)."""
-        k = self._flat_unique(index)
-        hidden = k[(self._fault[k] == SHORT) | (self._fault[k] == OPEN)]
-        self._r[hidden] = self._r_hidden[hidden]
-        self._fault[k] = NORMAL
-        self._refresh()
+            drift = self._age_clock - self._t_prog
+            drift /= t0
+            drift += 1.0
+            np.power(drift, nu, out=drift)
+            np.multiply(self._r_prog, drift, out=self._r)
+        elif k.size:
+            drift = (1.0 + (self._age_clock - self._t_prog[k]) / t0) ** nu
+            self._r[k] = self._r_prog[k] * drift
 
     # ------------------------------------------------------------------ bookkeeping
     def _refresh(self) -> None:
@@ -592,27 +804,3 @@ class RRAMArray:
         if k is None:
             return None if self._all_plain else np.flatnonzero(self._plain)
         return k[self._plain[k]]
-
-    def _select(self, index) -> np.ndarray | None:
-        """Flat device ids for ``index`` (shaped like the selection), or None for all devices."""
-        if index is Ellipsis:
-            return None
-        try:
-            if isinstance(index, tuple) or (
-                    isinstance(index, np.ndarray) and index.dtype == bool
-                    and index.shape == self._shape):
-                ids = self._ids[index]
-            else:
-                ids = self._ids.reshape(-1)[index]
-        except (IndexError, TypeError, ValueError) as exc:
-            raise ValueError(f"RRAM index {index!r} invalid for an array of shape "
-                             f"{self._shape}: {exc}") from None
-        return np.asarray(ids)
-
-    def _flat_unique(self, index) -> np.ndarray:
-        ids = self._select(index)
-        return np.arange(self._size) if ids is None else np.unique(ids)
-
-    def _take(self, values: np.ndarray, index) -> np.ndarray:
-        ids = self._select(index)
-        return values.reshape(self._shape) if ids is None else values[ids]

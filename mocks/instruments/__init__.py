@@ -4,4 +4,7 @@ from __future__ import annotations
 
 PERSONALITIES = {
     "keithley2450": "mocks.instruments.keithley2450:Keithley2450Personality",
+    "arcone": "mocks.instruments.arcone:ArcOnePersonality",
+    "pyarc2": "mocks.instruments.pyarc2_sim:SimInstrument",
+    "keysight-b2200": "mocks.instruments.keysight_b2200:KeysightB2200Personality",
 }

@@ -1,0 +1,206 @@
+"""Base of the memristor-array procedures: the ``array`` role, device selection, the array file.
+
+Every array procedure works through :class:`labctl.array.ArrayController` (whatever backend the
+station names), writes its summary rows to the pymeasure results file and everything else — the
+pulse log of every pulse applied to every device, maps, per-device traces — to the HDF5 array
+file beside it (:mod:`labctl.arrayfile`).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from pymeasure.experiment import FloatParameter, ListParameter, Metadata, Parameter
+
+from labctl.array import BIAS_SCHEMES, ArrayController, PulseLog, Selection
+from labctl.arrayfile import ArrayFile, sidecar_path
+from procedures.base import StationProcedure
+
+log = logging.getLogger(__name__)
+
+BIAS_CHOICES = ("auto", *BIAS_SCHEMES)
+# "auto" takes the first scheme the controller has. Reads: with every other line at 0 V the
+# sensed column carries the selected device's current alone (a passive crossbar's exact read);
+# under v/2 or v/3 the half-biased lines add their devices' currents. Pulses: v/3 puts the least
+# voltage (A/3) on unselected devices, v/2 puts A/2 on half-selected ones, ground the full A on
+# the whole selected row.
+READ_BIAS_PREFERENCE = ("ground", "v/3", "v/2", "float")
+PULSE_BIAS_PREFERENCE = ("v/3", "v/2", "float", "ground")
+
+
+def parse_indices(text: str, n: int, what: str) -> np.ndarray:
+    """Indices from ``"all"``, ``"3"``, ``"0-7"`` or ``"0-3,8,10-11"`` (inclusive ranges)."""
+    text = str(text).strip().lower()
+    if text in ("", "all", "*"):
+        return np.arange(n)
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if hi < lo:
+                    raise ValueError
+                out.extend(range(lo, hi + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise ValueError(f"{what} = {text!r}: expected 'all', an index, or ranges like "
+                             "'0-7,12'") from None
+    bad = [k for k in out if not 0 <= k < n]
+    if bad:
+        raise ValueError(f"{what} = {text!r}: index {bad[0]} outside 0..{n - 1}")
+    return np.array(sorted(set(out)), dtype=np.intp)
+
+
+class ArrayProcedure(StationProcedure):
+    """A procedure on a memristor array through the station's ``array`` controller.
+
+    Subclasses implement ``execute`` using :attr:`array` (the controller), :meth:`devices`
+    (the selected cells), :attr:`file` (the array file), :meth:`read_bias_scheme` and
+    :meth:`pulse_bias_scheme`.
+    """
+
+    ROLES = ("array",)
+    DEFAULT_SIM_STATION = "sim-crossbar-arc2"
+
+    rows = Parameter("Rows", default="all")
+    cols = Parameter("Columns", default="all")
+    v_read = FloatParameter("Read voltage", units="V", default=0.2, minimum=-5, maximum=5)
+    read_bias = ListParameter("Unselected lines in reads", choices=BIAS_CHOICES, default="auto")
+    pulse_bias = ListParameter("Unselected lines in pulses", choices=BIAS_CHOICES,
+                               default="auto")
+
+    array_shape = Metadata("Array shape", fget="_shape_text")
+    array_capabilities = Metadata("Array capabilities", fget="_capabilities_text")
+    array_file = Metadata("Array file", fget="_array_file_text")
+
+    results_path: str | None = None  # set by the runner / GUI: the array file goes beside it
+    file: ArrayFile | None = None
+
+    LIMITED = {"v_read": "voltage"}
+
+    def _shape_text(self) -> str:
+        return "x".join(str(n) for n in self.station.instrument("array").shape)
+
+    def _capabilities_text(self) -> str:
+        return self.station.instrument("array").capabilities.describe()
+
+    def _array_file_text(self) -> str:
+        return str(self._sidecar())
+
+    def _sidecar(self) -> Path:
+        if self.results_path is None:
+            self.results_path = tempfile.mktemp(prefix=f"{getattr(self, 'NAME', 'array')}_",
+                                                suffix=".csv")
+        return sidecar_path(self.results_path)
+
+    # ------------------------------------------------------------------ checks
+    def check_instruments(self, station) -> list[str]:
+        """Problems with this parameter set on the station's controller (empty: fine).
+
+        Called before the run (CLI, GUI, Python), once the controller answers; subclasses
+        extend it with :meth:`check_array`."""
+        array = station.instrument("array")
+        problems = []
+        for check in (lambda: self.devices(array.shape), lambda: self.read_bias_scheme(array),
+                      lambda: self.pulse_bias_scheme(array)):
+            try:
+                check()
+            except ValueError as exc:
+                problems.append(str(exc))
+        return problems + self.check_array(array)
+
+    def check_array(self, array: ArrayController) -> list[str]:
+        """Procedure-specific problems with ``array``'s capabilities (override)."""
+        return []
+
+    @staticmethod
+    def check_pulse(array: ArrayController, name: str, amplitude: float) -> list[str]:
+        """Problems with pulse amplitude ``name`` on ``array`` (its pulse range)."""
+        lo, hi = array.capabilities.pulse_voltage
+        if lo <= amplitude <= hi:
+            return []
+        return [f"{name} = {amplitude:g} V outside the controller's pulse range {lo:g}..{hi:g} V"]
+
+    @staticmethod
+    def check_width(array: ArrayController, name: str, width: float) -> list[str]:
+        """Problems with pulse width ``name`` on ``array`` (its width range)."""
+        caps = array.capabilities
+        if caps.min_pulse_width * (1 - 1e-9) <= width <= caps.max_pulse_width * (1 + 1e-9):
+            return []
+        return [f"{name} = {width:g} s outside the controller's pulse widths "
+                f"{caps.min_pulse_width:g}..{caps.max_pulse_width:g} s"]
+
+    # ------------------------------------------------------------------ selection, bias
+    @property
+    def array(self) -> ArrayController:
+        return self.instruments["array"]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.array.shape
+
+    def devices(self, shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of every selected device, flat, row-major."""
+        n_rows, n_cols = self.shape if shape is None else shape
+        rr = parse_indices(self.rows, n_rows, "rows")
+        cc = parse_indices(self.cols, n_cols, "cols")
+        grid_r, grid_c = np.meshgrid(rr, cc, indexing="ij")
+        return grid_r.reshape(-1), grid_c.reshape(-1)
+
+    def selection(self) -> Selection:
+        """The selected devices as one selection (``all`` when the whole array is selected)."""
+        rr, cc = self.devices()
+        if rr.size == self.shape[0] * self.shape[1]:
+            return Selection.all()
+        return Selection.cells(rr, cc)
+
+    def read_bias_scheme(self, array: ArrayController | None = None) -> str:
+        """The bias scheme of unselected lines in reads (``read_bias``, or the best available)."""
+        return self._scheme("read_bias", READ_BIAS_PREFERENCE, array)
+
+    def pulse_bias_scheme(self, array: ArrayController | None = None) -> str:
+        """The bias scheme of unselected lines in pulses (``pulse_bias``, or the best)."""
+        return self._scheme("pulse_bias", PULSE_BIAS_PREFERENCE, array)
+
+    def _scheme(self, name: str, preference: tuple[str, ...], array) -> str:
+        available = (self.array if array is None else array).capabilities.bias_schemes
+        chosen = getattr(self, name)
+        if chosen != "auto":
+            if chosen not in available:
+                raise ValueError(f"{name} = {chosen!r} not available on this controller "
+                                 f"(available: {', '.join(available)})")
+            return chosen
+        return next(b for b in preference if b in available)
+
+    def conductance_map(self, vread: float | None = None) -> np.ndarray:
+        """The whole array's conductance (S) at the read voltage, (rows, cols)."""
+        vread = self.v_read if vread is None else vread
+        return np.asarray(self.array.read_all(vread, self.read_bias_scheme()), float) / vread
+
+    # ------------------------------------------------------------------ lifecycle
+    def startup(self) -> None:
+        super().startup()
+        problems = self.check_instruments(self.station)  # also when run without the runner
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.file = ArrayFile(self._sidecar(), "w")
+        self.file.set_attrs(procedure=getattr(self, "NAME", type(self).__name__),
+                            station=self.station.describe(), seed=str(self.station.seed),
+                            results_file=str(self.results_path), shape=list(self.shape))
+        self.array.pulse_log = PulseLog(sink=self.file.append_pulses)
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        array = getattr(self, "instruments", {}).get("array")
+        if array is not None:
+            array.pulse_log.sink = None
+        if self.file is not None:
+            try:
+                self.file.close()
+            except Exception:
+                log.exception("could not close the array file")
