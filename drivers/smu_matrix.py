@@ -417,6 +417,9 @@ class SmuMatrixArray(ArrayController):
             if self._routed[id(frame)] != pairs:
                 frame.cards[CARD].route(pairs)
                 self._routed[id(frame)] = pairs
+                # the SMU is another connection: wait until the relays have switched before
+                # it sources or measures (without this, over TCP the SMU can measure first)
+                frame.ask("*OPC?")
 
 
 def _count(n, what: str) -> int:
