@@ -9,6 +9,7 @@ file beside it (:mod:`labctl.arrayfile`).
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from pathlib import Path
 
@@ -54,6 +55,18 @@ def parse_indices(text: str, n: int, what: str) -> np.ndarray:
     if bad:
         raise ValueError(f"{what} = {text!r}: index {bad[0]} outside 0..{n - 1}")
     return np.array(sorted(set(out)), dtype=np.intp)
+
+
+def describe(values) -> dict[str, float]:
+    """Mean, standard deviation, standard error of the mean and median of finite ``values``."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {"n": 0, "mean": math.nan, "std": math.nan, "sem": math.nan, "median": math.nan}
+    std = float(v.std(ddof=1)) if v.size > 1 else math.nan
+    return {"n": int(v.size), "mean": float(v.mean()), "std": std,
+            "sem": std / math.sqrt(v.size) if v.size > 1 else math.nan,
+            "median": float(np.median(v))}
 
 
 class ArrayProcedure(StationProcedure):
@@ -115,8 +128,15 @@ class ArrayProcedure(StationProcedure):
         return problems + self.check_array(array)
 
     def check_array(self, array: ArrayController) -> list[str]:
-        """Procedure-specific problems with ``array``'s capabilities (override)."""
-        return []
+        """Problems with ``array``'s capabilities: every limited voltage other than the read
+        voltage is a pulse amplitude, every limited pulse width a width (extend for more)."""
+        problems = []
+        for name, quantity in self.limited_parameters().items():
+            if quantity == "voltage" and name != "v_read":
+                problems += self.check_pulse(array, name, getattr(self, name))
+            elif quantity == "pulse_width":
+                problems += self.check_width(array, name, getattr(self, name))
+        return problems
 
     @staticmethod
     def check_pulse(array: ArrayController, name: str, amplitude: float) -> list[str]:

@@ -49,11 +49,6 @@ class ArrayForm(ArrayProcedure):
     formed: np.ndarray | None = None
     forming_voltage: np.ndarray | None = None
 
-    def check_array(self, array) -> list[str]:
-        return (self.check_pulse(array, "v_start", self.v_start)
-                + self.check_pulse(array, "v_stop", self.v_stop)
-                + self.check_width(array, "width", self.width))
-
     def execute(self) -> None:
         array = self.array
         bias, read_bias = self.pulse_bias_scheme(), self.read_bias_scheme()

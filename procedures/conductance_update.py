@@ -52,7 +52,7 @@ import math
 import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
-from procedures.array_base import BIAS_CHOICES, ArrayProcedure
+from procedures.array_base import BIAS_CHOICES, ArrayProcedure, describe
 
 log = logging.getLogger(__name__)
 
@@ -159,18 +159,6 @@ def fit_update(pulses, g, n_pulses: int | None = None) -> dict[str, np.ndarray]:
     g_end = (a + b) * s  # f_ν(1) = 1
     return {"nu": nu, "nu_se": nu_se, "g_start": g_start, "g_end": g_end,
             "rms": np.sqrt(sse / points) * s}
-
-
-def describe(values) -> dict[str, float]:
-    """Mean, standard deviation, standard error of the mean and median of finite ``values``."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return {"n": 0, "mean": math.nan, "std": math.nan, "sem": math.nan, "median": math.nan}
-    std = float(v.std(ddof=1)) if v.size > 1 else math.nan
-    return {"n": int(v.size), "mean": float(v.mean()), "std": std,
-            "sem": std / math.sqrt(v.size) if v.size > 1 else math.nan,
-            "median": float(np.median(v))}
 
 
 # ====================================================================== the procedure

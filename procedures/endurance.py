@@ -91,12 +91,6 @@ class Endurance(ArrayProcedure):
             problems.append("reset_amplitude must be negative (the RESET polarity)")
         return problems
 
-    def check_array(self, array) -> list[str]:
-        return (self.check_pulse(array, "set_amplitude", self.set_amplitude)
-                + self.check_pulse(array, "reset_amplitude", self.reset_amplitude)
-                + self.check_width(array, "set_width", self.set_width)
-                + self.check_width(array, "reset_width", self.reset_width))
-
     # ------------------------------------------------------------------ run
     def execute(self) -> None:
         array = self.array

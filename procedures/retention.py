@@ -36,8 +36,7 @@ import time
 import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter
 
-from procedures.array_base import ArrayProcedure
-from procedures.conductance_update import describe
+from procedures.array_base import ArrayProcedure, describe
 
 log = logging.getLogger(__name__)
 

@@ -53,8 +53,7 @@ from statistics import NormalDist
 import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter
 
-from procedures.array_base import ArrayProcedure
-from procedures.conductance_update import describe
+from procedures.array_base import ArrayProcedure, describe
 
 log = logging.getLogger(__name__)
 
@@ -302,12 +301,6 @@ class WeakReset(ArrayProcedure):
                             f"knee_min = {self.knee_min} (and fit_from = {self.fit_from}) and "
                             f"n_pulses - knee_margin = {self.n_pulses - self.knee_margin}")
         return problems
-
-    def check_array(self, array) -> list[str]:
-        return (self.check_pulse(array, "set_amplitude", self.set_amplitude)
-                + self.check_pulse(array, "reset_amplitude", self.reset_amplitude)
-                + self.check_width(array, "set_width", self.set_width)
-                + self.check_width(array, "reset_width", self.reset_width))
 
     # ------------------------------------------------------------------ run
     def execute(self) -> None:

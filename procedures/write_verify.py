@@ -141,11 +141,7 @@ class WriteVerify(ArrayProcedure):
         return problems
 
     def check_array(self, array) -> list[str]:
-        problems = []
-        for name in ("v_set_start", "v_set_max", "v_reset_start", "v_reset_max"):
-            problems += self.check_pulse(array, name, getattr(self, name))
-        for name in ("width_start", "width_max"):
-            problems += self.check_width(array, name, getattr(self, name))
+        problems = super().check_array(array)
         try:
             load_target(self.target, array.shape, self.g_min, self.g_max, self.target_seed)
         except ConfigError as exc:
