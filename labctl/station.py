@@ -68,8 +68,11 @@ class Station:
     """Instruments by role, opened on first use with the chip limits applied."""
 
     def __init__(self, name: str, source: str, limits: Limits, specs: dict[str, InstrumentSpec],
-                 bench_name: str | None, bench=None, transport: str = "inprocess"):
+                 bench_name: str | None, bench=None, transport: str = "inprocess",
+                 chip: str | None = None, calibration_dir: str | None = None):
         self.name, self.source, self.limits = name, source, limits
+        self._chip = chip
+        self._calibration_dir = calibration_dir
         self.specs = specs
         self.bench_name = bench_name
         self.bench = bench
@@ -83,8 +86,13 @@ class Station:
              transport: str = "inprocess", seed: int | None = None) -> Station:
         path = registry.resolve_file(name_or_path, registry.STATION_DIR, "station")
         top = Section(path, "", load_mapping(path))
-        top.allow("name", "description", "bench", "limits", "instruments")
+        top.allow("name", "description", "bench", "limits", "instruments", "chip",
+                  "calibration")
         name = top.get("name", str, path.stem)
+        chip = top.get("chip", str, None)
+        calibration_dir = top.get("calibration", str, None)
+        if calibration_dir is not None:
+            calibration_dir = str((path.parent / calibration_dir).resolve())
         lim = top.section("limits")
         lim.allow("voltage", "current", "pulse_width")
         limits = Limits(voltage=lim.get("voltage", float, check=positive),
@@ -130,7 +138,8 @@ class Station:
                 if spec.kind != "composite" and role not in bench.instruments:
                     raise inst.error(f"bench {bench.name!r} has no instrument for this role "
                                      f"(bench roles: {', '.join(bench.instruments)})", role)
-        return cls(name, str(path), limits, specs, bench_name, bench, transport)
+        return cls(name, str(path), limits, specs, bench_name, bench, transport,
+                   chip, calibration_dir)
 
     # -- instruments -----------------------------------------------------------------------------
     @property
@@ -140,6 +149,22 @@ class Station:
     @property
     def seed(self) -> int | None:
         return self.bench.seed if self.bench is not None else None
+
+    @property
+    def chip(self) -> str:
+        """The chip under test, naming its calibrations: the station's ``chip`` key, or for a
+        simulated bench ``sim-<bench>-seed<seed>`` (each seed is another simulated chip)."""
+        if self.bench is not None:
+            return f"sim-{self.bench.name}-seed{self.bench.seed}"
+        return self._chip or self.name
+
+    @property
+    def calibration(self):
+        """The :class:`~labctl.calibration.CalibrationStore` of this station: its
+        ``calibration`` folder (relative to the station file), else the default folder."""
+        from labctl.calibration import CalibrationStore
+
+        return CalibrationStore(self._calibration_dir)
 
     @property
     def roles(self) -> list[str]:

@@ -24,3 +24,11 @@ def any_transport_station(request):
     station = Station.load("sim-rram-cell-formed", sim=True, transport=request.param)
     yield station
     station.close()
+
+
+@pytest.fixture(autouse=True)
+def calibration_dir(tmp_path, monkeypatch):
+    """Every test writes its fitted calibrations to its own folder, never into data/."""
+    folder = tmp_path / "calibration"
+    monkeypatch.setenv("LABCTL_CALIBRATION", str(folder))
+    return folder
