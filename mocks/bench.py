@@ -33,6 +33,8 @@ DEVICE_MODELS = {
     # model name -> (array class, parameter dataclass)
     "rram": ("mocks.devices.rram:RRAMArray", "mocks.devices.rram:RRAMParams"),
     "hfox": ("mocks.devices.hfox:WeakResetArray", "mocks.devices.hfox:WeakResetParams"),
+    "rf-circuit": ("mocks.devices.spintronics:RfCircuit",
+                   "mocks.devices.spintronics:RfCircuitParams"),
 }
 CROSSBAR = "mocks.devices.crossbar:Crossbar"
 

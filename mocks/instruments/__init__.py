@@ -7,4 +7,9 @@ PERSONALITIES = {
     "arcone": "mocks.instruments.arcone:ArcOnePersonality",
     "pyarc2": "mocks.instruments.pyarc2_sim:SimInstrument",
     "keysight-b2200": "mocks.instruments.keysight_b2200:KeysightB2200Personality",
+    "keysight-mxg": "mocks.instruments.rf_generator:KeysightMxgPersonality",
+    "rs-smb100a": "mocks.instruments.rf_generator:RohdeSchwarzSmbPersonality",
+    "keysight-xseries": "mocks.instruments.spectrum_analyzer:KeysightXSeriesPersonality",
+    "rs-fsv": "mocks.instruments.spectrum_analyzer:RohdeSchwarzFsvPersonality",
+    "kepco-bop": "mocks.instruments.kepco_bop:KepcoBopPersonality",
 }

@@ -179,7 +179,12 @@ class Keithley2450Personality(ScpiPersonality):
     def handle_message(self, message: str) -> str | None:
         with self.lock:
             self._catch_up()
-            return super().handle_message(message)
+            reply = super().handle_message(message)
+            report = getattr(self.device, "set_operating_point", None)
+            if report is not None:  # devices whose state follows the bias held (RF circuits)
+                v, i, _ = self._operating_point()
+                report(v, i, self.device_index)
+            return reply
 
     # ================================================================== physics
     def _catch_up(self) -> None:
