@@ -22,8 +22,10 @@ programming read the newest entry of a model (:meth:`CalibrationStore.latest`). 
 atomically (a temporary file renamed over the old one), read with ``yaml.safe_load`` only, and a
 malformed file fails with one line naming the file and key.
 
-The folder is, in order: the ``root`` given, the environment variable ``LABCTL_CALIBRATION``, or
-``data/calibration`` of the installation.
+The folder is, in order: the ``root`` given (a station's ``calibration`` key), the environment
+variable ``LABCTL_CALIBRATION``, or the user's data folder ``$XDG_DATA_HOME/labctl/calibration``
+(``~/.local/share/labctl/calibration``) — never inside the installation, so a checkout stays clean
+and an upgrade keeps the lab's calibrations.
 """
 
 from __future__ import annotations
@@ -39,11 +41,16 @@ from pathlib import Path
 import yaml
 
 from labctl.errors import ConfigError
-from labctl.registry import DATA_DIR
 from labctl.yamlfile import Section, load_mapping
 
 ENV_VAR = "LABCTL_CALIBRATION"
-DEFAULT_DIR = DATA_DIR / "calibration"
+
+
+def default_dir() -> Path:
+    """The user's calibration folder when neither a station nor the environment names one."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "labctl" / "calibration"
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -117,7 +124,7 @@ class CalibrationStore:
 
     def __init__(self, root: str | Path | None = None):
         if root is None:
-            root = os.environ.get(ENV_VAR) or DEFAULT_DIR
+            root = os.environ.get(ENV_VAR) or default_dir()
         self.root = Path(root)
 
     def path(self, chip: str, device: str) -> Path:

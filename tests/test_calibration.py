@@ -83,3 +83,9 @@ def test_station_file_sets_chip_and_calibration_folder(tmp_path):
     st = Station.load(station_file)
     assert st.chip == "wafer3-die12"
     assert st.calibration.root == (tmp_path / "cal").resolve()
+
+
+def test_default_folder_is_the_users_not_the_installation(monkeypatch, tmp_path):
+    monkeypatch.delenv("LABCTL_CALIBRATION")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert CalibrationStore().root == tmp_path / "xdg" / "labctl" / "calibration"
