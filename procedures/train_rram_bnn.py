@@ -15,7 +15,10 @@ ROW_COLUMNS` plus the two references). The array file holds the pulse log of eve
 (``pulses`` for the first role, ``pulses_<role>`` for the others), the pulses per device
 (``/maps/pulses_<role>``) and the final measured hidden weights (``/traces/hidden<k>``); the
 checkpoint is ``<results>.ckpt.npz``. ``resume`` = an earlier run's results file continues that
-run (its array file and checkpoint) without repeating a pulse.
+run (its array file and checkpoint) without repeating a pulse. A real chip keeps its state when
+the process dies; a simulated one dies with it, so on a simulated bench the resumed run first
+replays the logged pulses (and the reads between them) onto the fresh chip of the same seed
+(``replay_sim``; turn it off when resuming on a bench that lived on in the same Python session).
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ class TrainRramBnn(StationProcedure):
                                       default=0.0, minimum=0, maximum=1)
     software_reference = BooleanParameter("Train the software twin too", default=True)
     resume = Parameter("Resume the run of this results file", default="")
+    replay_sim = BooleanParameter("On resume, replay the log onto a fresh simulated chip",
+                                  default=True)
 
     array_file = Metadata("Array file", fget="_array_file_text")
     checkpoint_file = Metadata("Checkpoint", fget="_checkpoint_text")
@@ -236,6 +241,8 @@ class TrainRramBnn(StationProcedure):
                           clock=lambda: self.station.hardware_time, on_row=row,
                           progress=lambda pct: self.emit("progress", pct),
                           should_stop=self.should_stop)
+        if self.resume and self.station.sim and self.replay_sim:
+            trainer.replay_chip()  # the simulated chip of the run died with its process
         summary = trainer.run(resume=bool(self.resume))
         for role, group in self.groups.items():
             a = self.file.pulse_arrays(group)

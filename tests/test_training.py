@@ -4,6 +4,9 @@ the train-rram-bnn procedure from Python, CLI and GUI, and the README's Python e
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -259,7 +262,8 @@ def test_procedure_resumes_a_stopped_run(tmp_path):
                            train_subset=64, software_reference=False)
         path = first.attrs["results_file"]
         extended = labctl.run("train-rram-bnn", station=st, out=tmp_path, epochs=2,
-                              train_subset=64, software_reference=False, resume=path)
+                              train_subset=64, software_reference=False, resume=path,
+                              replay_sim=False)  # the same bench: its chip kept its state
     assert list(extended["Step"]) == [3, 4]  # the first run's steps 0-2 are not repeated
     assert len(load_pulses(path)) + len(load_pulses(path, "pulses_array2")) == \
         extended["Total pulses"].iloc[-1]
@@ -310,3 +314,47 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     scope: dict = {}
     exec(compile(block.group(1), "README.md", "exec"), scope)  # noqa: S102 (our own README)
     assert scope["acc"] > 0.5
+
+
+def test_sigkill_at_a_random_step_then_resume_gives_the_uninterrupted_pulse_log(tmp_path):
+    """A subprocess killed at a random step (its simulated chip dies with it: the resumed run
+    replays the log onto a fresh bench of the same seed), then resumed from the CLI."""
+    from test_cli import labctl_command, labctl_run, results_path
+
+    args = ["--sim", "--set", "epochs=1", "--set", "train_subset=224", "--set",
+            "software_reference=false"]
+    whole = labctl.run("train-rram-bnn", sim=True, out=tmp_path / "whole", epochs=1,
+                       train_subset=224, software_reference=False)
+    kill_after = int(np.random.default_rng().integers(1, 7))  # rows on disk: steps 0..6 exist
+    proc = subprocess.Popen([*labctl_command(), "run", "train-rram-bnn", *args, "--out",
+                             str(tmp_path / "killed")], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        csv = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            found = list((tmp_path / "killed").glob("*.csv"))
+            if found and _rows(found[0]) >= kill_after:
+                csv = found[0]
+                break
+            time.sleep(0.005)  # polling the subprocess's file, not waiting on a mock
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert csv is not None, "the run ended before it could be killed"
+    done = labctl_run(tmp_path, "run", "train-rram-bnn", *args, "--set", f"resume={csv}",
+                      "--out", str(tmp_path / "resumed"))
+    assert done.returncode == 0, done.stderr
+    assert results_path(done.stdout).is_file()
+    for group in ("pulses", "pulses_array2"):
+        a, b = load_pulses(csv, group), load_pulses(whole.attrs["results_file"], group)
+        assert len(a) == len(b) > 0
+        for column in LOGGED:
+            assert np.array_equal(a[column].to_numpy(), b[column].to_numpy()), (group, column)
+
+
+def _rows(path: Path) -> int:
+    lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+    return max(0, len(lines) - 1)

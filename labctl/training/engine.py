@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labctl.array import Pulse, PulseLog, Selection
 from labctl.errors import ConfigError
 from labctl.training.bnn import BinaryNet
 from labctl.training.checkpoint import Checkpoints
@@ -69,10 +70,25 @@ class PulseLogs:
     def lengths(self) -> dict[str, int]:
         return {role: int(len(self._arrays(role)["row"])) for role in self.pairs.roles}
 
+    def raw(self, role: str, start: int, stop: int) -> dict[str, np.ndarray]:
+        return {k: v[start:stop] for k, v in self._arrays(role).items()}
+
     def since(self, role: str, start: int):
         a = self._arrays(role)
         return (a["row"][start:].astype(np.int64), a["col"][start:].astype(np.int64),
                 a["amplitude_v"][start:].astype(float))
+
+
+def logged_operations(rows: dict[str, np.ndarray], bias: str) -> list[Pulse]:
+    """The pulse operations of a stretch of pulse log (one per run of equal ``op`` numbers)."""
+    op = rows["op"]
+    if op.size == 0:
+        return []
+    starts = np.concatenate([[0], np.nonzero(np.diff(op))[0] + 1])
+    ends = np.concatenate([starts[1:], [op.size]])
+    return [Pulse(Selection.cells(rows["row"][a:b], rows["col"][a:b]),
+                  float(rows["amplitude_v"][a]), float(rows["width_s"][a]), bias)
+            for a, b in zip(starts, ends, strict=True)]
 
 
 class Trainer:
@@ -99,6 +115,7 @@ class Trainer:
         self.last_step = settings.epochs * self.batches_per_epoch
         self.totals = {"pulses": 0, "energy": 0.0, "hardware_time": 0.0, "trainer_time": 0.0}
         self.test_accuracy: list[float] = []
+        self.marks: list[dict[str, int]] = []  # pulse-log lengths before each step's pulses
         self.stopped = False
 
     # ------------------------------------------------------------------ batches
@@ -159,8 +176,10 @@ class Trainer:
         after = {role: before[role] + sizes.get(role, 0) for role in before}
         self.totals["pulses"] += pulses
         self.totals["energy"] += energy
+        self.marks.append(before)
         meta = {"step": step, "log_before": before, "log_after": after, "info": info,
-                "pulses": pulses, "totals": self.totals, "test_accuracy": self.test_accuracy}
+                "pulses": pulses, "totals": self.totals, "test_accuracy": self.test_accuracy,
+                "marks": self.marks}
         if self.checkpoints is not None:
             self.checkpoints.write_pending(meta, self.net.state(), plan, shapes)
         transactions0 = self.pairs.transactions
@@ -229,6 +248,42 @@ class Trainer:
     def _restore(self, meta: dict) -> None:
         self.totals = dict(meta["totals"])
         self.test_accuracy = list(meta["test_accuracy"])
+        self.marks = list(meta["marks"])
+
+    def replay_chip(self) -> int:
+        """Bring a *simulated* chip that was lost with its process (a fresh bench of the same
+        seed) to the state the pulse log says it had: every logged operation again, step by
+        step, with the one whole-array read per board that came before each step's pulses (the
+        measurement; at an epoch's end the test evaluation's read, which the next step reuses),
+        so the simulator's random draws come out as they did. Nothing is logged again. Real
+        hardware keeps its state: never call this on a real station. Returns the pulses replayed.
+        """
+        if self.pairs is None or self.checkpoints is None:
+            raise ConfigError("resume", "replay needs hardware layers and a checkpoint file")
+        pending = self.checkpoints.load_pending()
+        meta = pending[0] if pending is not None else self.checkpoints.load()[0]
+        marks, now = meta["marks"], self.logs.lengths()
+        s = self.pairs.settings
+        saved = {role: a.pulse_log for role, a in self.pairs.arrays.items()}
+        replayed = 0
+        try:
+            for array in self.pairs.arrays.values():
+                array.pulse_log = PulseLog()  # a throw-away log: the file has these already
+            for k, mark in enumerate(marks):
+                if k > 0:
+                    self.pairs.measure()
+                for role in self.pairs.roles:
+                    end = marks[k + 1][role] if k + 1 < len(marks) else now[role]
+                    ops = logged_operations(self.logs.raw(role, mark[role], end), s.pulse_bias)
+                    if ops:
+                        self.pairs.arrays[role].submit(ops)
+                    replayed += end - mark[role]
+        finally:
+            for role, pulse_log in saved.items():
+                self.pairs.arrays[role].pulse_log = pulse_log
+        self.pairs.invalidate()
+        log.info("replayed %d logged pulses onto the simulated chip", replayed)
+        return replayed
 
     def _check_prefix(self, role: str, ops, shape, start: int, n: int) -> None:
         rows, cols, amps = plan_rows(ops, shape)

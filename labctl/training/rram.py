@@ -150,6 +150,10 @@ class CrossbarPairs:
                    / s.v_read for role in self.roles}
         self.transactions += len(self._g)
 
+    def invalidate(self) -> None:
+        """Forget the last measurement (the next use reads the arrays again)."""
+        self._g = None
+
     def conductances(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
         """(G_BL, G_BLb) of ``layer`` as last measured (measuring if stale), S."""
         if self._g is None:
