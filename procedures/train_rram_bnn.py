@@ -42,7 +42,14 @@ from labctl.errors import ConfigError
 from labctl.training import data as datasets
 from labctl.training.bnn import BinaryNet, BnnConfig
 from labctl.training.checkpoint import Checkpoints, checkpoint_path
-from labctl.training.engine import ROW_COLUMNS, PulseLogs, Trainer, TrainSettings
+from labctl.training.engine import (
+    ROW_COLUMNS,
+    PulseLogs,
+    Trainer,
+    TrainSettings,
+    fingerprint,
+    resume_problem,
+)
 from labctl.training.layers import SoftwareBinaryLayer
 from labctl.training.rram import CrossbarPairs, PairSettings, place
 from procedures.array_base import ArrayProcedure, release_array_file
@@ -84,7 +91,7 @@ class TrainRramBnn(StationProcedure):
     lr = FloatParameter("Learning rate", units="pulses", default=20.0, minimum=0, maximum=1e4)
     lr_affine = FloatParameter("Learning rate of scales and biases", default=8e-3, minimum=0,
                                maximum=10)
-    lr_step = IntegerParameter("Epochs between lr halvings (0 = none)", default=0, minimum=0,
+    lr_step = IntegerParameter("Epochs between lr halvings (0 = none)", default=1, minimum=0,
                                maximum=10_000)
     meta = FloatParameter("Metaplasticity m (0 = off)", units="1/lnR", default=0.0, minimum=0,
                           maximum=1e4)
@@ -153,14 +160,25 @@ class TrainRramBnn(StationProcedure):
             self._data()
         except ConfigError as exc:
             problems.append(str(exc))
-        if self.resume:
-            run = Path(self.resume)
-            for path, what in ((sidecar_path(run), "array file"),
-                               (checkpoint_path(run), "checkpoint")):
-                pending = path.with_name(path.name.replace(".ckpt.npz", ".pending.npz"))
-                if not path.is_file() and not (what == "checkpoint" and pending.is_file()):
-                    problems.append(f"resume = {self.resume}: no {what} {path}")
+        if self.resume and not problems:
+            problems += self._resume_problems()
         return problems
+
+    def _resume_problems(self) -> list[str]:
+        """The earlier run's files exist and its settings are this run's."""
+        run = Path(self.resume)
+        if not sidecar_path(run).is_file():
+            return [f"resume = {self.resume}: no array file {sidecar_path(run)}"]
+        checkpoints = Checkpoints(checkpoint_path(run))
+        if not (checkpoints.path.is_file() or checkpoints.pending_path.is_file()):
+            return [f"resume = {self.resume}: no checkpoint {checkpoints.path}"]
+        try:
+            meta = checkpoints.latest_meta()
+        except ConfigError as exc:
+            return [str(exc)]
+        ds = self._data()
+        problem = resume_problem(meta, fingerprint(ds, self._settings(), self._shapes(ds)))
+        return [f"resume = {self.resume}: {problem}"] if problem else []
 
     def check_instruments(self, station) -> list[str]:
         """Every role an array controller that takes these pulses, and the network fits."""

@@ -112,6 +112,11 @@ class Checkpoints:
             raise ConfigError(str(self.path), "no checkpoint to resume from")
         return _read(self.path)
 
+    def latest_meta(self) -> dict:
+        """The description of the newest record, pending or committed."""
+        pending = self.load_pending()
+        return pending[0] if pending is not None else self.load()[0]
+
     def load_pending(self) -> tuple[dict, dict[str, np.ndarray], dict[str, list[Pulse]]] | None:
         if not self.pending_path.is_file():
             return None

@@ -79,6 +79,20 @@ class PulseLogs:
                 a["amplitude_v"][start:].astype(float))
 
 
+def fingerprint(data: Dataset, settings: TrainSettings, shapes) -> dict:
+    """What a resumed run must share with the run it continues."""
+    return {"dataset": data.name, "train_samples": len(data.y_train),
+            "batch_size": settings.batch_size, "seed": settings.seed,
+            "layers": [[int(a), int(b)] for a, b in shapes]}
+
+
+def resume_problem(meta: dict, expected: dict) -> str | None:
+    """A line naming what differs between a checkpoint's run and ``expected`` (None: fine)."""
+    differ = [f"{key} {meta['fingerprint'].get(key)!r} -> {value!r}"
+              for key, value in expected.items() if meta["fingerprint"].get(key) != value]
+    return f"cannot resume a run with other settings ({'; '.join(differ)})" if differ else None
+
+
 def logged_operations(rows: dict[str, np.ndarray], bias: str) -> list[Pulse]:
     """The pulse operations of a stretch of pulse log (one per run of equal ``op`` numbers)."""
     op = rows["op"]
@@ -117,6 +131,8 @@ class Trainer:
         self.test_accuracy: list[float] = []
         self.marks: list[dict[str, int]] = []  # pulse-log lengths before each step's pulses
         self.stopped = False
+        self.fingerprint = fingerprint(data, settings,
+                                       [(layer.n_in, layer.n_out) for layer in net.layers])
 
     # ------------------------------------------------------------------ batches
     def batch(self, step: int) -> tuple[int, np.ndarray]:
@@ -179,7 +195,7 @@ class Trainer:
         self.marks.append(before)
         meta = {"step": step, "log_before": before, "log_after": after, "info": info,
                 "pulses": pulses, "totals": self.totals, "test_accuracy": self.test_accuracy,
-                "marks": self.marks}
+                "marks": self.marks, "fingerprint": self.fingerprint}
         if self.checkpoints is not None:
             self.checkpoints.write_pending(meta, self.net.state(), plan, shapes)
         transactions0 = self.pairs.transactions
@@ -228,8 +244,8 @@ class Trainer:
             for role, n in done.items():
                 self._check_prefix(role, plan.get(role, []), shapes[role],
                                    p_meta["log_before"][role], n)
-            self.net.load_state(p_state)
             self._restore(p_meta)
+            self.net.load_state(p_state)
             started, hw0 = time.perf_counter(), self.clock()
             self.pairs.apply(plan, skip=done)
             self.checkpoints.commit()
@@ -241,11 +257,14 @@ class Trainer:
         if any(extra.values()):
             raise ConfigError(str(self.checkpoints.path), f"the pulse log has {extra} pulses "
                               "beyond the checkpoint and no pending update explains them")
-        self.net.load_state(state)
         self._restore(meta)
+        self.net.load_state(state)
         return meta["step"] + 1
 
     def _restore(self, meta: dict) -> None:
+        problem = resume_problem(meta, self.fingerprint)
+        if problem:
+            raise ConfigError(str(self.checkpoints.path), problem)
         self.totals = dict(meta["totals"])
         self.test_accuracy = list(meta["test_accuracy"])
         self.marks = list(meta["marks"])
@@ -260,8 +279,7 @@ class Trainer:
         """
         if self.pairs is None or self.checkpoints is None:
             raise ConfigError("resume", "replay needs hardware layers and a checkpoint file")
-        pending = self.checkpoints.load_pending()
-        meta = pending[0] if pending is not None else self.checkpoints.load()[0]
+        meta = self.checkpoints.latest_meta()
         marks, now = meta["marks"], self.logs.lengths()
         s = self.pairs.settings
         saved = {role: a.pulse_log for role, a in self.pairs.arrays.items()}
