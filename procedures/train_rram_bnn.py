@@ -245,10 +245,10 @@ class TrainRramBnn(StationProcedure):
                               self._shapes(ds), settings)
         net = BinaryNet(pairs.layers, self._config())
 
-        def row(values: dict) -> None:
-            epoch_end = not math.isnan(values["Test accuracy"])
-            k = values["Epoch"] - 1
-            values["Software test accuracy"] = (twin_by_epoch[k] if epoch_end and
+        def row(values: dict) -> None:  # the twin's accuracy after the same epoch beside
+            k = len(trainer.test_accuracy) - 1
+            tested = not math.isnan(values["Test accuracy"])
+            values["Software test accuracy"] = (twin_by_epoch[k] if tested and
                                                 0 <= k < len(twin_by_epoch) else math.nan)
             values["Logistic baseline"] = baseline
             self.emit("results", values)

@@ -180,7 +180,7 @@ class Crash(RuntimeError):
     pass
 
 
-@pytest.mark.parametrize("where", ["before commit", "between arrays"])
+@pytest.mark.parametrize("where", ["before commit", "between arrays", "stop"])
 def test_crash_then_resume_gives_the_pulse_log_of_an_uninterrupted_run(
         station, tmp_path, monkeypatch, uninterrupted, where):
     """The chip keeps its state (as real hardware does); the process state is lost: the resumed
@@ -198,7 +198,7 @@ def test_crash_then_resume_gives_the_pulse_log_of_an_uninterrupted_run(
             real(self)
 
         monkeypatch.setattr(Checkpoints, "commit", commit)
-    else:
+    elif where == "between arrays":
         board = station.instrument("array2")
         real_submit = board.submit
 
@@ -210,10 +210,17 @@ def test_crash_then_resume_gives_the_pulse_log_of_an_uninterrupted_run(
 
         monkeypatch.setattr(board, "submit", submit)
     with ArrayFile(tmp_path / "run.h5", "w") as f:
-        with pytest.raises(Crash):
-            _trainer(station, tmp_path, f).run()
-        monkeypatch.undo()
-        assert (tmp_path / "run.pending.npz").is_file()
+        if where == "stop":  # an abort: should_stop() seen before the fourth step
+            trainer = _trainer(station, tmp_path, f)
+            trainer.should_stop = lambda: trainer.totals["pulses"] > 0 and \
+                len(trainer.marks) == crash_at + 1
+            assert trainer.run()["stopped"]
+            assert not (tmp_path / "run.pending.npz").exists()
+        else:
+            with pytest.raises(Crash):
+                _trainer(station, tmp_path, f).run()
+            monkeypatch.undo()
+            assert (tmp_path / "run.pending.npz").is_file()
         resumed = _trainer(station, tmp_path, f).run(resume=True)
         log = _log(f)
     for key, values in whole.items():
@@ -241,7 +248,7 @@ def test_procedure_from_python_rows_files_and_safe_state(tmp_path):
         for role in ROLES:  # every line back at 0 V (SoftGnd) after the run
             board = st.bench.instruments[role]
             assert not board.busy()
-    assert list(df["Step"]) == [0, 1, 2]
+    assert list(df["Step"]) == [0, 1, 2, 2]  # the last row: the test after step 2
     assert df["Total pulses"].iloc[-1] == df["Pulses"].sum() > 1280  # the SET of 1280 devices
     assert np.isfinite(df["Test accuracy"].iloc[-1]) and np.isfinite(
         df["Software test accuracy"].iloc[-1])
@@ -267,7 +274,7 @@ def test_procedure_resumes_a_stopped_run(tmp_path):
         with pytest.raises(ConfigError, match=r"other settings \(train_samples 64 -> 96"):
             labctl.run("train-rram-bnn", station=st, out=tmp_path, epochs=2, train_subset=96,
                        software_reference=False, resume=path, replay_sim=False)
-    assert list(extended["Step"]) == [3, 4]  # the first run's steps 0-2 are not repeated
+    assert list(extended["Step"]) == [3, 4, 4]  # the first run's steps 0-2 are not repeated
     assert len(load_pulses(path)) + len(load_pulses(path, "pulses_array2")) == \
         extended["Total pulses"].iloc[-1]
 
@@ -287,7 +294,7 @@ def test_cli_run(tmp_path):
     done = labctl_run(tmp_path, "run", "train-rram-bnn", "--sim", "--set", "epochs=1",
                       "--set", "train_subset=32", "--set", "software_reference=false")
     assert done.returncode == 0, done.stderr
-    assert len(Results.load(str(results_path(done.stdout))).data) == 2
+    assert len(Results.load(str(results_path(done.stdout))).data) == 3
     bad = labctl_run(tmp_path, "run", "train-rram-bnn", "--sim", "--set", "dataset=nope")
     assert bad.returncode == 2 and "unknown dataset 'nope'" in bad.stderr
 
@@ -305,7 +312,7 @@ def test_gui_queue_runs_to_finished(qtbot, tmp_path):
         experiment = window.manager.experiments.queue[-1]
         qtbot.waitUntil(lambda: not window.manager.is_running() and
                         experiment.procedure.status == Procedure.FINISHED, timeout=60_000)
-        assert len(Results.load(experiment.results.data_filename).data) == 2
+        assert len(Results.load(experiment.results.data_filename).data) == 3
         window.close()
 
 

@@ -3,9 +3,12 @@
 Each step measures the weights through the instruments, computes loss and gradients in numpy,
 lets the optimizer produce an update, and applies it as device operations — with a checkpoint
 protocol that makes a kill at any point resumable without repeating or losing a pulse
-(:mod:`labctl.training.checkpoint`): pending record → operations → commit. Step 0 is the SET of
-every device (the paper's starting state); steps 1.. are the batches, epoch by epoch, in an order
-drawn from ``numpy.random.default_rng([seed, epoch])`` (so a resumed run draws the same batches).
+(:mod:`labctl.training.checkpoint`): pending record → operations → commit. Every step starts
+with exactly one fresh measurement (the test evaluation at an epoch boundary reuses it), so the
+sequence of device operations and reads does not depend on where a run was stopped. Step 0 is
+the SET of every device (the paper's starting state); steps 1.. are the batches, epoch by epoch,
+in an order drawn from ``numpy.random.default_rng([seed, epoch])`` (a resumed run draws the same
+batches).
 
 **Resume** (:meth:`Trainer.run` with ``resume=True``): the pulse log (the run's array file) is the
 truth. With a pending record one step ahead of the checkpoint, the pulses logged since the
@@ -13,11 +16,12 @@ checkpoint must be a prefix, in whole operations, of the pending operations: exa
 applied, then the step is committed. Without one, the log must end where the checkpoint says;
 anything else is refused (one line) before any device is touched.
 
-Rows (one per step, through ``on_row``): step, epoch, loss and batch accuracy, test accuracy at
-the end of every epoch (NaN otherwise), pulses of the step and in total, per-step measurement
-and update transactions, hardware time (the bench's virtual clock, or none on hardware) and an
-energy estimate (V²·G·width per device pulse with G as measured before it, or the user's energy
-per pulse).
+Rows (one per step, through ``on_row``): step, epoch, loss and batch accuracy, the test accuracy
+of the weights after each epoch (in the row of the next epoch's first step, whose measurement it
+uses, and in a last row after the final step; NaN otherwise), pulses of the step and in total,
+per-step measurement and update transactions, hardware time (the bench's virtual clock; NaN on
+hardware) and an energy estimate (V²·G·width per device pulse with G as measured before it, or
+the user's energy per pulse).
 """
 
 from __future__ import annotations
@@ -154,11 +158,14 @@ class Trainer:
                 break
             self._step(step)
             step += 1
+        if not self.stopped and self.last_step > 0:
+            self._final()
         return self.summary()
 
     def _first_step(self) -> int:
         if self.pairs is not None and self.settings.set_first:
-            self._finish(0, self.pairs.set_plan(), {"loss": math.nan, "correct": 0, "n": 0},
+            self._finish(0, self.pairs.set_plan(), {"loss": math.nan, "correct": 0, "n": 0,
+                                                    "test": math.nan},
                          started=time.perf_counter(), hw0=self.clock())
         return 1
 
@@ -166,9 +173,14 @@ class Trainer:
         started, hw0 = time.perf_counter(), self.clock()
         transactions0 = self.pairs.transactions if self.pairs is not None else 0
         epoch, idx = self.batch(step)
+        if self.pairs is not None:
+            self.pairs.invalidate()  # one fresh measurement per step, however the run went
+        test = math.nan
+        if step > 1 and (step - 1) % self.batches_per_epoch == 0:
+            test = self._evaluate()  # the weights after the previous epoch, as measured now
         x, y = self.data.x_train[idx], self.data.y_train[idx]
         loss, correct, updates = self.net.step(x, y, self.net.lr_scale(epoch))
-        info = {"loss": loss, "correct": correct, "n": len(y),
+        info = {"loss": loss, "correct": correct, "n": len(y), "test": test,
                 "reads": (self.pairs.transactions - transactions0) if self.pairs else 0}
         if self.pairs is None:
             pulses = sum(layer.apply_update(u) for layer, u in zip(self.net.layers, updates,
@@ -204,12 +216,25 @@ class Trainer:
             self.checkpoints.commit()
         self._emit(step, info, pulses, self.pairs.transactions - transactions0, started, hw0)
 
+    def _evaluate(self) -> float:
+        test = self.net.accuracy(self.data.x_test, self.data.y_test)
+        self.test_accuracy.append(test)
+        return test
+
+    def _final(self) -> None:
+        """The test accuracy after the last step: one more measurement, one more row."""
+        started, hw0 = time.perf_counter(), self.clock()
+        if self.pairs is not None:
+            self.pairs.invalidate()
+        transactions0 = self.pairs.transactions if self.pairs is not None else 0
+        test = self._evaluate()
+        reads = self.pairs.transactions - transactions0 if self.pairs is not None else 0
+        self._emit(self.last_step, {"loss": math.nan, "correct": 0, "n": 0, "test": test,
+                                    "reads": reads}, 0, 0, started, hw0)
+
     def _emit(self, step: int, info: dict, pulses: int, transactions: int, started: float,
               hw0) -> None:
-        test = math.nan
-        if step > 0 and step % self.batches_per_epoch == 0 or step == self.last_step:
-            test = self.net.accuracy(self.data.x_test, self.data.y_test)
-            self.test_accuracy.append(test)
+        test = info["test"]
         hw1 = self.clock()
         if hw0 is not None and hw1 is not None:
             self.totals["hardware_time"] += hw1 - hw0
