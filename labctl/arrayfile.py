@@ -86,11 +86,18 @@ class ArrayFile:
         self._h5.flush()
 
     # ------------------------------------------------------------------ reading
-    def pulse_arrays(self, group: str = "pulses") -> dict[str, np.ndarray]:
+    def pulse_arrays(self, group: str = "pulses", start: int = 0,
+                     stop: int | None = None) -> dict[str, np.ndarray]:
+        """The pulse log (rows ``start`` to ``stop``) as one array per column."""
         group = self._h5.get(group)
         if group is None:
             return {name: np.empty(0) for name in PULSE_LOG_COLUMNS}
-        return {name: group[name][()] for name in PULSE_LOG_COLUMNS if name in group}
+        return {name: group[name][start:stop] for name in PULSE_LOG_COLUMNS if name in group}
+
+    def pulse_count(self, group: str = "pulses") -> int:
+        """Rows of the pulse log in ``group`` (without reading them)."""
+        rows = self._h5.get(f"{group}/row")
+        return 0 if rows is None else int(rows.shape[0])
 
     def pulses(self, group: str = "pulses") -> pd.DataFrame:
         """The pulse log as a DataFrame (one row per pulse per device)."""

@@ -66,21 +66,24 @@ class PulseLogs:
     def __init__(self, pairs: CrossbarPairs, file=None, groups: dict[str, str] | None = None):
         self.pairs, self.file, self.groups = pairs, file, groups or {}
 
-    def _arrays(self, role: str) -> dict[str, np.ndarray]:
+    def _arrays(self, role: str, start: int = 0, stop: int | None = None
+                ) -> dict[str, np.ndarray]:
         if self.file is not None:
-            return self.file.pulse_arrays(self.groups[role])
-        return self.pairs.arrays[role].pulse_log.arrays()
+            return self.file.pulse_arrays(self.groups[role], start, stop)
+        return {k: v[start:stop] for k, v in self.pairs.arrays[role].pulse_log.arrays().items()}
 
     def lengths(self) -> dict[str, int]:
-        return {role: int(len(self._arrays(role)["row"])) for role in self.pairs.roles}
+        if self.file is not None:
+            return {role: self.file.pulse_count(self.groups[role]) for role in self.pairs.roles}
+        return {role: len(self.pairs.arrays[role].pulse_log) for role in self.pairs.roles}
 
     def raw(self, role: str, start: int, stop: int) -> dict[str, np.ndarray]:
-        return {k: v[start:stop] for k, v in self._arrays(role).items()}
+        return self._arrays(role, start, stop)
 
     def since(self, role: str, start: int):
-        a = self._arrays(role)
-        return (a["row"][start:].astype(np.int64), a["col"][start:].astype(np.int64),
-                a["amplitude_v"][start:].astype(float))
+        a = self._arrays(role, start)
+        return (a["row"].astype(np.int64), a["col"].astype(np.int64),
+                a["amplitude_v"].astype(float))
 
 
 def fingerprint(data: Dataset, settings: TrainSettings, shapes) -> dict:
