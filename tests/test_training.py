@@ -370,3 +370,14 @@ def test_sigkill_at_a_random_step_then_resume_gives_the_uninterrupted_pulse_log(
 def _rows(path: Path) -> int:
     lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
     return max(0, len(lines) - 1)
+
+
+def test_a_hidden_layer_trains_on_the_two_boards(tmp_path):
+    df = labctl.run("train-rram-bnn", sim=True, out=tmp_path, hidden=8, epochs=1,
+                    train_subset=64, software_reference=False)
+    path = df.attrs["results_file"]
+    # 64-8 on the first board (two 32x16 tiles), 8-10 on the second
+    first, second = load_pulses(path), load_pulses(path, "pulses_array2")
+    assert first["col"].max() == 31 and first["row"].max() == 31
+    assert second["row"].max() == 7 and second["col"].max() == 19
+    assert len(first) + len(second) == df["Total pulses"].iloc[-1]
