@@ -51,9 +51,9 @@ class ArrayFile:
             self._h5.attrs[key] = "" if value is None else value
         self._h5.flush()
 
-    def append_pulses(self, block: dict[str, np.ndarray]) -> None:
-        """Append a block of the pulse log and flush it to disk."""
-        group = self._h5.require_group("pulses")
+    def append_pulses(self, block: dict[str, np.ndarray], group: str = "pulses") -> None:
+        """Append a block of the pulse log (to ``group``: one per array) and flush it to disk."""
+        group = self._h5.require_group(group)
         n = len(block["row"])
         for name in PULSE_LOG_COLUMNS:
             values = np.asarray(block[name])
@@ -86,15 +86,22 @@ class ArrayFile:
         self._h5.flush()
 
     # ------------------------------------------------------------------ reading
-    def pulse_arrays(self) -> dict[str, np.ndarray]:
-        group = self._h5.get("pulses")
+    def pulse_arrays(self, group: str = "pulses", start: int = 0,
+                     stop: int | None = None) -> dict[str, np.ndarray]:
+        """The pulse log (rows ``start`` to ``stop``) as one array per column."""
+        group = self._h5.get(group)
         if group is None:
             return {name: np.empty(0) for name in PULSE_LOG_COLUMNS}
-        return {name: group[name][()] for name in PULSE_LOG_COLUMNS if name in group}
+        return {name: group[name][start:stop] for name in PULSE_LOG_COLUMNS if name in group}
 
-    def pulses(self) -> pd.DataFrame:
+    def pulse_count(self, group: str = "pulses") -> int:
+        """Rows of the pulse log in ``group`` (without reading them)."""
+        rows = self._h5.get(f"{group}/row")
+        return 0 if rows is None else int(rows.shape[0])
+
+    def pulses(self, group: str = "pulses") -> pd.DataFrame:
         """The pulse log as a DataFrame (one row per pulse per device)."""
-        return pd.DataFrame(self.pulse_arrays(), columns=list(PULSE_LOG_COLUMNS))
+        return pd.DataFrame(self.pulse_arrays(group), columns=list(PULSE_LOG_COLUMNS))
 
     def _read_group(self, group_name: str) -> dict[str, np.ndarray]:
         group = self._h5.get(group_name)
@@ -134,10 +141,11 @@ def _resolve(path: str | Path) -> Path:
     return sidecar_path(path) if path.suffix.lower() == ".csv" else path
 
 
-def load_pulses(path: str | Path) -> pd.DataFrame:
-    """The pulse log of a run (its ``.h5`` file, or its results ``.csv``) as a DataFrame."""
+def load_pulses(path: str | Path, group: str = "pulses") -> pd.DataFrame:
+    """The pulse log of a run (its ``.h5`` file, or its results ``.csv``) as a DataFrame
+    (``group``: the log of another array of a multi-array run, e.g. ``pulses_array2``)."""
     with ArrayFile(_resolve(path)) as f:
-        return f.pulses()
+        return f.pulses(group)
 
 
 def load_maps(path: str | Path) -> dict[str, np.ndarray]:

@@ -216,11 +216,17 @@ class ArrayProcedure(StationProcedure):
 
     def shutdown(self) -> None:
         super().shutdown()
-        array = getattr(self, "instruments", {}).get("array")
+        release_array_file(getattr(self, "instruments", {}), ("array",), self.file)
+
+
+def release_array_file(instruments: dict, roles, file: ArrayFile | None) -> None:
+    """Detach the pulse logs of the arrays of ``roles`` from the run's array file; close it."""
+    for role in roles:
+        array = instruments.get(role)
         if array is not None:
             array.pulse_log.sink = None
-        if self.file is not None:
-            try:
-                self.file.close()
-            except Exception:
-                log.exception("could not close the array file")
+    if file is not None:
+        try:
+            file.close()
+        except Exception:
+            log.exception("could not close the array file")

@@ -1,0 +1,120 @@
+"""In-situ training benchmarks: instrument transactions per training sample against layers and
+synapses, and the trainer's own time per sample against the simulated device time.
+
+Run ``python benchmarks/bench_training.py [--json out.json] [--quick]``. Each network is trained
+for a few batches of random binary inputs on the two-board simulated station ``sim-bnn-hfox``
+(learning does not change the counts). Counted: the ArC TWO boards' own transaction counters
+(``SimInstrument.transactions``: every ``execute`` and every self-executing read), per training
+sample; the baseline in the same run is what a per-device loop would send for the same steps —
+one read per device and one call per device pulsed (counted from the pulse log). Timed: the
+trainer's wall time per sample (software: measurement decode, gradients, Adam, planning, the
+driver and the simulator) against the virtual-clock time the boards would take. Not collected by
+pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
+
+from labctl.station import Station  # noqa: E402
+from labctl.training.bnn import BinaryNet, BnnConfig  # noqa: E402
+from labctl.training.data import Dataset  # noqa: E402
+from labctl.training.engine import Trainer, TrainSettings  # noqa: E402
+from labctl.training.rram import CrossbarPairs  # noqa: E402
+
+ROLES = ("array", "array2")
+NETWORKS = {  # name -> layer sizes
+    "16-2": [16, 2],
+    "32-10": [32, 10],
+    "64-10": [64, 10],
+    "16-8-2": [16, 8, 2],
+    "16-8-8-2": [16, 8, 8, 2],
+    "16-8-8-8-2": [16, 8, 8, 8, 2],
+}
+
+
+def random_set(n_in: int, n_out: int, n: int, seed: int) -> Dataset:
+    rng = np.random.default_rng(seed)
+    x = (rng.random((n, n_in)) < 0.4).astype(float)
+    y = np.arange(n) % n_out
+    return Dataset("random", x, y, x[:32], y[:32])
+
+
+def run(sizes: list[int], samples: int, batch: int) -> dict:
+    shapes = list(zip(sizes[:-1], sizes[1:], strict=False))
+    with Station.load("sim-bnn-hfox", sim=True) as st:
+        pairs = CrossbarPairs.on_station(st, shapes, ROLES)
+        boards = [st.bench.instruments[r] for r in ROLES]
+        ds = random_set(sizes[0], sizes[-1], samples, 0)
+        trainer = Trainer(BinaryNet(pairs.layers, BnnConfig(lr=20)), ds,
+                          TrainSettings(epochs=1, batch_size=batch, set_first=False), pairs,
+                          clock=lambda: st.hardware_time)
+        pairs.apply(pairs.set_plan())
+        t0 = sum(b.transactions for b in boards)
+        log0 = {r: len(st.instrument(r).pulse_log) for r in ROLES}
+        summary = trainer.run()
+        transactions = sum(b.transactions for b in boards) - t0
+        pulsed_calls = 0
+        for r in ROLES:  # a per-device loop: one call per (operation, device) pulsed
+            a = st.instrument(r).pulse_log.arrays()
+            pulsed_calls += len(a["row"]) - log0[r]
+        steps = trainer.last_step
+        devices = 2 * sum(a * b for a, b in shapes)
+        naive = steps * devices + pulsed_calls
+        return {"layers": len(shapes), "synapses": devices // 2, "arrays": len(pairs.roles),
+                "transactions_per_sample": transactions / samples,
+                "per_device_loop_per_sample": naive / samples,
+                "trainer_s_per_sample": summary["trainer_time"] / samples,
+                "device_s_per_sample": summary["hardware_time"] / samples,
+                "pulses_per_sample": summary["pulses"] / samples}
+
+
+def print_table(results: dict) -> None:
+    cols = ["network", "layers", "synapses", "arrays", "transactions/sample",
+            "per-device loop/sample", "trainer ms/sample", "device ms/sample", "trainer/device"]
+    rows = [cols]
+    for name, r in results.items():
+        rows.append([name, r["layers"], r["synapses"], r["arrays"],
+                     f"{r['transactions_per_sample']:.3f}",
+                     f"{r['per_device_loop_per_sample']:.1f}",
+                     f"{1e3 * r['trainer_s_per_sample']:.2f}",
+                     f"{1e3 * r['device_s_per_sample']:.2f}",
+                     f"{r['trainer_s_per_sample'] / r['device_s_per_sample']:.2f}"])
+    widths = [max(len(str(row[k])) for row in rows) for k in range(len(cols))]
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
+    ap.add_argument("--quick", action="store_true", help="fewer samples")
+    args = ap.parse_args(argv)
+    samples, batch = (64, 32) if args.quick else (256, 32)
+    results = {name: run(sizes, samples, batch) for name, sizes in NETWORKS.items()}
+    print_table(results)
+    one_board = [r for r in results.values() if r["arrays"] == 1 and r["layers"] == 1]
+    flat = max(r["transactions_per_sample"] for r in one_board) == \
+        min(r["transactions_per_sample"] for r in one_board)
+    by_layers = [results[n]["transactions_per_sample"] for n in
+                 ("16-2", "16-8-2", "16-8-8-2", "16-8-8-8-2")]
+    print(f"\none board, one layer: transactions per sample the same for "
+          f"{', '.join(str(r['synapses']) for r in one_board)} synapses: "
+          f"{'PASS' if flat else 'FAIL'}")
+    print(f"layers 1..4 on one board: {', '.join(f'{v:.3f}' for v in by_layers)} transactions "
+          "per sample (the layers share the board's transactions)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0 if flat else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
