@@ -33,6 +33,11 @@ DEVICE_MODELS = {
     # model name -> (array class, parameter dataclass)
     "rram": ("mocks.devices.rram:RRAMArray", "mocks.devices.rram:RRAMParams"),
     "hfox": ("mocks.devices.hfox:WeakResetArray", "mocks.devices.hfox:WeakResetParams"),
+    "dw-synapse": ("mocks.devices.stochastic:DWSynapseArray",
+                   "mocks.devices.stochastic:DWSynapseParams"),
+    "dw-depinning": ("mocks.devices.stochastic:DepinningArray",
+                     "mocks.devices.stochastic:DepinningParams"),
+    "mtj": ("mocks.devices.stochastic:MTJArray", "mocks.devices.stochastic:MTJParams"),
 }
 CROSSBAR = "mocks.devices.crossbar:Crossbar"
 

@@ -7,4 +7,5 @@ PERSONALITIES = {
     "arcone": "mocks.instruments.arcone:ArcOnePersonality",
     "pyarc2": "mocks.instruments.pyarc2_sim:SimInstrument",
     "keysight-b2200": "mocks.instruments.keysight_b2200:KeysightB2200Personality",
+    "keysight-b2900": "mocks.instruments.keysight_b2900:KeysightB2900Personality",
 }
