@@ -36,6 +36,8 @@ log.addHandler(logging.NullHandler())
 HARDWARE_LIMITS = {
     "source_voltage": [-210.0, 210.0],
     "source_current": [-3.03, 3.03],
+    "triggered_voltage": [-210.0, 210.0],
+    "triggered_current": [-3.03, 3.03],
     "compliance_current": [1e-9, 3.03],
     "compliance_voltage": [0.02, 210.0],
     "pulse_width": [10e-6, 1e5],
@@ -86,17 +88,15 @@ class B2900Channel(Channel):
         """Control the immediate (DC or pulse base) current in A (float strictly from -3.03 to
         3.03; narrowed by the chip limits).""", "source_current")
 
-    triggered_voltage = LimitedControl(Channel.control(
+    triggered_voltage = _limited(
         ":SOUR{ch}:VOLT:TRIG?", ":SOUR{ch}:VOLT:TRIG %g",
         """Control the triggered (pulse peak) voltage in V (float strictly from -210 to 210;
-        narrowed by the chip limits).""",
-        validator=strict_range, values=HARDWARE_LIMITS["source_voltage"]))
+        narrowed by the chip limits).""", "triggered_voltage")
 
-    triggered_current = LimitedControl(Channel.control(
+    triggered_current = _limited(
         ":SOUR{ch}:CURR:TRIG?", ":SOUR{ch}:CURR:TRIG %g",
         """Control the triggered (pulse peak) current in A (float strictly from -3.03 to 3.03;
-        narrowed by the chip limits).""",
-        validator=strict_range, values=HARDWARE_LIMITS["source_current"]))
+        narrowed by the chip limits).""", "triggered_current")
 
     voltage_mode = Channel.control(
         ":SOUR{ch}:VOLT:MODE?", ":SOUR{ch}:VOLT:MODE %s",
@@ -266,6 +266,8 @@ class KeysightB2900(SourceLimits, SCPIMixin, Instrument):
     SOURCE_LIMITS = {
         "source_voltage": "voltage",
         "source_current": "current",
+        "triggered_voltage": "voltage",
+        "triggered_current": "current",
         "compliance_current": "current",
         "compliance_voltage": "voltage",
         "pulse_width": "pulse_width",

@@ -188,7 +188,8 @@ def fit_model(m: SwitchingModel, amplitude, width, k, n) -> Fit:
     for jitter in (1.0, 0.8, 1.25):  # restarts only if a start ends on a bound
         u0 = np.clip(np.full(start.shape, jitter), lo, hi)
         res = optimize.minimize(nll, u0, method="L-BFGS-B",
-                                bounds=list(zip(lo, hi, strict=True)))
+                                bounds=list(zip(lo, hi, strict=True)),
+                                options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 2000})
         if best is None or res.fun < best.fun:
             best = res
         if np.all(res.x > lo + 1e-9) and np.all(res.x < hi - 1e-9):

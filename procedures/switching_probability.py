@@ -67,14 +67,14 @@ class SwitchingProbability(StationProcedure):
 
     model = ListParameter("Model", choices=list(switching.MODELS), default="dw-sigmoid")
     device = Parameter("Device (calibration name)", default="dut")
-    amplitude_start = FloatParameter("First amplitude", units="V or A", default=2.0,
+    amplitude_start = FloatParameter("First amplitude", units="V or A", default=1.0,
                                      minimum=-210, maximum=210)
     amplitude_stop = FloatParameter("Last amplitude", units="V or A", default=7.5,
                                     minimum=-210, maximum=210)
-    points = IntegerParameter("Amplitudes", default=12, minimum=3, maximum=800)
+    points = IntegerParameter("Amplitudes", default=14, minimum=3, maximum=800)
     widths = Parameter("Pulse widths (s, comma-separated)", default="1e-4")
-    trials = IntegerParameter("Trials per amplitude", default=200, minimum=1, maximum=100_000)
-    adaptive_trials = IntegerParameter("Extra trials where 0.1 < P < 0.9", default=400,
+    trials = IntegerParameter("Trials per amplitude", default=300, minimum=1, maximum=100_000)
+    adaptive_trials = IntegerParameter("Extra trials where 0.1 < P < 0.9", default=300,
                                        minimum=0, maximum=100_000)
     refine = IntegerParameter("Extra amplitudes in the transition", default=4, minimum=0,
                               maximum=100)

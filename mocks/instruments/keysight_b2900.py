@@ -328,14 +328,13 @@ class KeysightB2900Personality(ScpiPersonality):
 
     # ================================================================ registration
     def _register(self, c: int) -> None:
-        chan = self.ch
         src = "[:SOURce[1]]" if c == 1 else ":SOURce2"
         sens, outp, trig, arm, trac = ((f":{w}[1]" if c == 1 else f":{w}2")
                                        for w in ("SENSe", "OUTPut", "TRIGger", "ARM", "TRACe"))
         cmd = self.command
 
         def state():
-            return chan[c]
+            return self.ch[c]
 
         def setting(get, put):
             def handler(args, query):
