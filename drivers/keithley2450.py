@@ -23,6 +23,7 @@ from pymeasure.instruments.keithley import Keithley2450 as PymeasureKeithley2450
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.limits import LimitedControl, SourceLimits
+from drivers.waiting import ask_covering
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -361,15 +362,7 @@ class Keithley2450(SourceLimits, PymeasureKeithley2450):
     def _wait_for_sweep(self, estimate_s: float) -> None:
         """``*OPC?`` with the VISA timeout raised to cover the sweep (estimate x 1.5 + 5 s):
         a long sweep must not look like a dead instrument."""
-        connection = getattr(self.adapter, "connection", None)
-        old = getattr(connection, "timeout", None)
-        if isinstance(old, (int, float)):
-            connection.timeout = max(old, 1000.0 * (1.5 * estimate_s + 5.0))
-        try:
-            self.ask("*OPC?")
-        finally:
-            if isinstance(old, (int, float)):
-                connection.timeout = old
+        ask_covering(self, "*OPC?", estimate_s)
 
     def _delay_arg(self, delay: float, allow_auto: bool) -> str:
         if (allow_auto and delay == -1) or delay == 0 or 50e-6 <= delay <= 1e4:

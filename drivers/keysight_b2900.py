@@ -29,6 +29,7 @@ from pymeasure.instruments import Channel, Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.limits import LimitedControl, SourceLimits
+from drivers.waiting import ask_covering
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -288,15 +289,7 @@ class KeysightB2900(SourceLimits, SCPIMixin, Instrument):
 
     def wait_for_completion(self, estimate_s: float) -> None:
         """``*OPC?`` with the VISA timeout raised to cover ``estimate_s`` of instrument time."""
-        connection = getattr(self.adapter, "connection", None)
-        old = getattr(connection, "timeout", None)
-        if isinstance(old, (int, float)):
-            connection.timeout = max(old, 1000.0 * (1.5 * estimate_s + 5.0))
-        try:
-            self.ask("*OPC?")
-        finally:
-            if isinstance(old, (int, float)):
-                connection.timeout = old
+        ask_covering(self, "*OPC?", estimate_s)
 
     def reset(self) -> None:
         """Reset to defaults and clear the status and error queue (``*RST;*CLS``)."""

@@ -249,6 +249,7 @@ class ScpiPersonality:
         """Execute one program message; return the response message (without terminator) or None."""
         with self.lock:
             self.messages += 1
+            self.catch_up()
             if self.fault_error is not None:
                 self.push_error(*self.fault_error)
                 self.fault_error = None
@@ -340,6 +341,10 @@ class ScpiPersonality:
 
     def wait_complete(self) -> None:
         """Finish pending overlapped operations (on the virtual clock); personalities extend it."""
+
+    def catch_up(self) -> None:
+        """Called before each program message: account for the virtual time that passed since
+        the last one (a biased device keeps evolving); personalities extend it."""
 
     def _esr(self, args, query):
         if not query:

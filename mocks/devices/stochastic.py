@@ -114,6 +114,18 @@ class _Params:
         return params_from_dict(cls, d, cls._LABEL)
 
 
+@dataclass(frozen=True)
+class _ReadoutParams(_Params):
+    """The two readout resistances and the read noise every domain-wall model shares."""
+
+    r_reset_ohm: float = 1000.0
+    """Readout resistance in the reset state (wall pinned / re-injected, state 0), Ω."""
+    r_switched_ohm: float = 1500.0
+    """Readout resistance in the switched state (wall past the pinning site, state 1), Ω."""
+    read_noise_rel: float = 0.002
+    """Relative std of the multiplicative read noise."""
+
+
 _DW_RULES = (
     *((n, _positive, "> 0") for n in ("dx", "drive_unit_v", "reset_v", "r_reset_ohm",
                                       "r_switched_ohm")),
@@ -124,7 +136,7 @@ _DW_RULES = (
 
 
 @dataclass(frozen=True)
-class DWSynapseParams(_Params):
+class DWSynapseParams(_ReadoutParams):
     """Ellis, Welbourne et al. (arXiv 2303.01886) fitted values, then the lab-facing layer
     (unit of x, read/reset thresholds, readout: not published, so parameters)."""
 
@@ -146,12 +158,6 @@ class DWSynapseParams(_Params):
     """Pulses with 0 < V <= read_max_v are reads: the wall does not move."""
     reset_v: float = 1.0
     """A pulse at or below −reset_v re-injects the wall (state 0)."""
-    r_reset_ohm: float = 1000.0
-    """Readout resistance with the wall pinned (state 0), Ω."""
-    r_switched_ohm: float = 1500.0
-    """Readout resistance with the wall past the pinning site (state 1), Ω."""
-    read_noise_rel: float = 0.002
-    """Relative std of the multiplicative read noise."""
 
     _LABEL = "dw-synapse"
     _RULES = _DW_RULES
@@ -166,7 +172,7 @@ _DEPIN_RULES = (
 
 
 @dataclass(frozen=True)
-class DepinningParams(_Params):
+class DepinningParams(_ReadoutParams):
     """Thermally activated depinning (PHYSICS §2.2): E/kT 20–60, n ≈ 1 (3/2 cubic)."""
 
     attempt_hz: float = 1e9
@@ -183,12 +189,6 @@ class DepinningParams(_Params):
     """Relative device-to-device std of I_dep."""
     reset_a: float = 100e-6
     """A current at or below −reset_a re-injects the wall (state 0)."""
-    r_reset_ohm: float = 1000.0
-    """Readout resistance, wall pinned, Ω."""
-    r_switched_ohm: float = 1500.0
-    """Readout resistance, wall depinned, Ω."""
-    read_noise_rel: float = 0.002
-    """Relative std of the multiplicative read noise."""
 
     _LABEL = "dw-depinning"
     _RULES = _DEPIN_RULES
@@ -381,6 +381,13 @@ class TwoStateArray:
         return k
 
 
+def _reinjected(up, drive, threshold):
+    """(P(0→1), P(1→0)) of a domain-wall device: ``up`` as given, and re-injection of the wall
+    (back to state 0, certain) by a drive at or below −``threshold``."""
+    down = np.where(drive <= -threshold, 1.0, 0.0)
+    return up, np.broadcast_to(down, np.shape(up))
+
+
 class DWSynapseArray(TwoStateArray):
     """Ellis et al. domain-wall binary stochastic synapses (see the module docstring)."""
 
@@ -402,9 +409,7 @@ class DWSynapseArray(TwoStateArray):
         p = self.params
         v = np.asarray(drive, dtype=float)
         drive_p = dw_sigmoid(v / p.drive_unit_v, self.x0[index], self.dx[index], self.a[index])
-        up = np.where(v > p.read_max_v, drive_p, 0.0)
-        down = np.where(v <= -p.reset_v, 1.0, 0.0)
-        return up, np.broadcast_to(down, np.shape(up))
+        return _reinjected(np.where(v > p.read_max_v, drive_p, 0.0), v, p.reset_v)
 
 
 class DepinningArray(TwoStateArray):
@@ -428,8 +433,7 @@ class DepinningArray(TwoStateArray):
         i = np.asarray(drive, dtype=float)
         up = neel_brown_probability(i, width, self.barrier[index], self.i_dep[index],
                                     1.0 / p.attempt_hz, p.exponent)
-        down = np.where(i <= -p.reset_a, 1.0, 0.0)
-        return up, np.broadcast_to(down, np.shape(up))
+        return _reinjected(up, i, p.reset_a)
 
 
 class MTJArray(TwoStateArray):

@@ -147,16 +147,11 @@ class KeysightB2900Personality(ScpiPersonality):
 
     # ================================================================ state
     def reset(self) -> None:
-        self._catch_up()
+        self.catch_up()
         self.ch = {c: _Channel() for c in range(1, self.n_channels + 1)}
         self.elements = ["VOLT", "CURR", "RES", "TIME", "STAT", "SOUR"]
 
-    def handle_message(self, message: str) -> str | None:
-        with self.lock:
-            self._catch_up()
-            return super().handle_message(message)
-
-    def _catch_up(self) -> None:
+    def catch_up(self) -> None:
         """Bias the device at the base level for the virtual time since the last message."""
         now = self.clock.now
         dt, self._t_bias = now - getattr(self, "_t_bias", now), now
