@@ -91,8 +91,8 @@ def test_dw_device_to_device_spread():
 
 def test_dw_readout_and_bad_parameters():
     dw = DWSynapseArray(2, rng=np.random.default_rng(0))
-    assert dw.resistance().tolist() == [1000.0, 1000.0]
-    dw.state[1] = 1
+    assert dw.resistance.tolist() == [1000.0, 1000.0]
+    dw.switched[1] = 1
     assert dw.current(0.1).tolist() == pytest.approx([1e-4, 0.1 / 1500])
     with pytest.raises(ValueError, match="'a'"):
         DWSynapseParams(a=1.5)
@@ -109,7 +109,7 @@ def test_depinning_closed_form_and_reset():
     assert float(track.switch_probability(i50, t)[0]) == pytest.approx(0.5, abs=1e-12)
     expected = 1 - math.exp(-t * p.attempt_hz * math.exp(-p.barrier_kt * (1 - 150e-6 / 200e-6)))
     assert float(track.switch_probability(150e-6, t)[0]) == pytest.approx(expected, rel=1e-12)
-    track.state[0] = 1
+    track.switched[0] = 1
     assert track.run_sequence([-150e-6], t, "current", 0).tolist() == [0]
 
 
@@ -156,15 +156,15 @@ def test_mtj_precessional_regime_above_ic0():
 
 def test_mtj_readout_tmr_and_read_disturb():
     mtj = _mtj()
-    assert float(mtj.resistance()[0]) == 3000.0
-    mtj.state[0] = 1
-    assert float(mtj.resistance()[0]) == pytest.approx(3000.0 * 2.5)
+    assert float(mtj.resistance[0]) == 3000.0
+    mtj.switched[0] = 1
+    assert float(mtj.resistance[0]) == pytest.approx(3000.0 * 2.5)
     # a read current of 0.6 I_c0 for 10 ms disturbs P -> AP with the Néel–Brown probability
     p = float(neel_brown_probability(60e-6, 1e-2, 40.0, 100e-6, 1e-9))
     assert 0.01 < p < 0.99
     many = MTJArray(5000, MTJParams(delta_std_rel=0, ic0_std_rel=0), np.random.default_rng(4))
-    many.apply(60e-6, 1e-2)
-    assert within_binomial(int(many.state.sum()), 5000, p)
+    many.apply(60e-6, 1e-2, source="current")
+    assert within_binomial(int(many.switched.sum()), 5000, p)
 
 
 def test_superparamagnetic_telegraph_dwell_times():

@@ -187,7 +187,7 @@ def test_mock_compliance_clamps_the_device_and_is_reported():
     assert smu.ch_1.voltage_compliance_tripped is True
     # 1 A would switch for certain; clamped at 0.1 V the junction carries ~33 µA (a third of
     # I_c0): P = 1 − exp(−t/τ0·e^(−Δ·2/3)) ≈ 3e-6 for 1 ms
-    assert mtj.state[0] == 0
+    assert mtj.switched[0] == 0
 
 
 def test_mock_scpi_forms_chains_errors_and_channels():

@@ -259,8 +259,22 @@ class TwoStateArray:
                              f"got {shape!r}")
         self.size = math.prod(self.shape)
         self.rng = rng if rng is not None else np.random.default_rng(0)
-        self.state = np.zeros(self.size, dtype=np.int8)
+        self.switched = np.zeros(self.size, dtype=np.int8)
+        """Switch state per device (flat, C order): 0 reset, 1 switched."""
         self._draw(self.size)
+
+    def _at(self, values: np.ndarray, index):
+        """``values`` (flat, one per device) at ``index``: a tuple or Ellipsis indexes the
+        shaped array, anything else the flat one (as in :class:`mocks.devices.rram.DeviceArray`)."""
+        if index is Ellipsis or isinstance(index, tuple):
+            return values.reshape(self.shape)[index]
+        return values[index]
+
+    def _set(self, values: np.ndarray, index, new) -> None:
+        if index is Ellipsis or isinstance(index, tuple):
+            values.reshape(self.shape)[index] = new
+        else:
+            values[index] = new
 
     # ------------------------------------------------------------------ subclass interface
     def _draw(self, n: int) -> None:
@@ -274,34 +288,47 @@ class TwoStateArray:
         """The device parameters drawn for the selection (what a fit should recover)."""
         raise NotImplementedError
 
-    # ------------------------------------------------------------------ readout
-    def resistance(self, index=Ellipsis) -> np.ndarray:
-        """Noiseless resistance in Ω of the selected devices in their present state."""
-        s = self.state[index]
-        return np.where(s == 1, self._r[1][index], self._r[0][index])
+    # ------------------------------------------------------------------ device-array API
+    # (what :class:`mocks.devices.crossbar.Crossbar` and the SMU personalities use)
+    @property
+    def resistance(self) -> np.ndarray:
+        """Noiseless resistance in Ω of every device in its present state (array shape)."""
+        return self._resistance(Ellipsis).copy()
 
-    def measure_resistance(self, index=Ellipsis) -> np.ndarray:
-        """Resistance with multiplicative read noise N(1, read_noise_rel)."""
-        r = self.resistance(index)
-        return r * (1.0 + self.params.read_noise_rel * self.rng.standard_normal(np.shape(r)))
+    @property
+    def state(self) -> np.ndarray:
+        """Fault state codes (all NORMAL: faults are not modelled), array shape."""
+        return np.zeros(self.shape, dtype=np.int8)
+
+    def age(self, dt: float) -> None:
+        """Retention: the two states are stable between pulses (nothing changes)."""
+
+    def _resistance(self, index) -> np.ndarray:
+        s = self._at(self.switched, index)
+        return np.where(s == 1, self._at(self._r[1], index), self._at(self._r[0], index))
+
+    def resistance_of(self, state: int, index=Ellipsis) -> np.ndarray:
+        """Noiseless resistance in Ω the selected devices have in ``state`` (0 or 1)."""
+        return self._at(self._r[int(state)], index)
 
     def current(self, v, index=Ellipsis) -> np.ndarray:
-        """Noiseless current (A) at voltage ``v`` (V)."""
-        return np.asarray(v, dtype=float) / self.resistance(index)
+        """Noiseless current (A) at voltage ``v`` (V) across the selected devices."""
+        return np.asarray(v, dtype=float) / self._resistance(index)
+
+    def measure_current(self, v, index=Ellipsis) -> np.ndarray:
+        """Current with multiplicative read noise N(1, read_noise_rel)."""
+        i = self.current(v, index)
+        return i * (1.0 + self.params.read_noise_rel * self.rng.standard_normal(np.shape(i)))
 
     def voltage_at_current(self, i, index=Ellipsis) -> np.ndarray:
         """Voltage (V) across the selected devices carrying ``i`` (A)."""
-        return np.asarray(i, dtype=float) * self.resistance(index)
+        return np.asarray(i, dtype=float) * self._resistance(index)
 
     def reset(self, index=Ellipsis) -> None:
         """Put the selected devices in state 0 (re-inject the wall / set the MTJ parallel)."""
-        self.state[index] = 0
+        self._set(self.switched, index, 0)
 
     # ------------------------------------------------------------------ drive
-    def resistance_of(self, state: int, index=Ellipsis) -> np.ndarray:
-        """Noiseless resistance in Ω the selected devices have in ``state`` (0 or 1)."""
-        return self._r[int(state)][index]
-
     def _drives(self, level, source: str, index, limit: float | None = None):
         """The drive each device sees from a source ``level`` of kind ``source`` (V or A),
         leaving state 0 and leaving state 1: a voltage into a current-driven device gives V/R,
@@ -312,7 +339,7 @@ class TwoStateArray:
             return level, level
         out = []
         for r in self._r:
-            r = r[index]
+            r = self._at(r, index)
             if source == "voltage":
                 i = level / r
                 if limit is not None:
@@ -331,23 +358,23 @@ class TwoStateArray:
         p10 = self.transition(d1, width, index)[1]
         return p01, p10
 
-    def apply(self, level, width, source: str | None = None, index=Ellipsis) -> np.ndarray:
-        """Hold a source ``level`` (V or A, ``source`` defaults to ``DRIVE``) for ``width`` s on
-        the selected devices; draw each device's new state. Returns the new states."""
-        source = source or self.DRIVE
-        p01, p10 = self._probabilities(level, width, source, index)
-        s = self.state[index]
-        u = self.rng.random(np.shape(s))
+    def apply(self, v, dt, index=Ellipsis, source: str = "voltage") -> np.ndarray:
+        """Hold a source level ``v`` (V, or A with ``source="current"``; scalar or one per
+        selected device) for ``dt`` s on the selected devices; draw each device's new state.
+        Returns the new states."""
+        p01, p10 = self._probabilities(v, dt, source, index)
+        s = self._at(self.switched, index)
+        u = self.rng.random(np.shape(p01))
         new = np.where(s == 0, u < p01, u >= p10).astype(np.int8)
-        self.state[index] = new
+        self._set(self.switched, index, new)
         return new
 
     def run_sequence(self, levels, widths, source: str, device: int,
                      limit: float | None = None) -> np.ndarray:
         """Apply source ``levels`` (V or A per ``source``, one after another, each held its
-        ``widths`` s, clamped by the compliance ``limit``) to one ``device``; return its state
-        after each. Probabilities are computed vectorised, then the chain is stepped (each step
-        depends on the last)."""
+        ``widths`` s, clamped by the compliance ``limit``) to one ``device`` (flat number);
+        return its state after each. Probabilities are computed vectorised, then the chain is
+        stepped (each step depends on the last)."""
         levels = np.asarray(levels, dtype=float).reshape(-1)
         widths = np.broadcast_to(np.asarray(widths, dtype=float), levels.shape)
         idx = np.full(levels.shape, device)
@@ -355,12 +382,12 @@ class TwoStateArray:
         u = self.rng.random(levels.size)
         up = (u < p01).tolist()
         down = (u < p10).tolist()
-        s = int(self.state[device])
+        s = int(self.switched[device])
         out = bytearray(levels.size)
         for k in range(levels.size):
             s = (up[k] if s == 0 else not down[k]) and 1 or 0
             out[k] = s
-        self.state[device] = s
+        self.switched[device] = s
         return np.frombuffer(bytes(out), dtype=np.int8).copy()
 
     def switch_probability(self, level, width, source: str | None = None,
@@ -377,7 +404,7 @@ class TwoStateArray:
         p = self.switch_probability(level, width, source, index)
         k = self.rng.binomial(int(n), p)
         last = self.rng.random(np.shape(p)) < p
-        self.state[index] = last.astype(np.int8)
+        self._set(self.switched, index, last.astype(np.int8))
         return k
 
 
@@ -403,12 +430,14 @@ class DWSynapseArray(TwoStateArray):
 
     def hidden(self, index=Ellipsis):
         u = self.params.drive_unit_v
-        return {"x0": self.x0[index] * u, "dx": self.dx[index] / u, "a": self.a[index]}
+        return {"x0": self._at(self.x0, index) * u, "dx": self._at(self.dx, index) / u,
+                "a": self._at(self.a, index)}
 
     def transition(self, drive, width, index=Ellipsis):
         p = self.params
         v = np.asarray(drive, dtype=float)
-        drive_p = dw_sigmoid(v / p.drive_unit_v, self.x0[index], self.dx[index], self.a[index])
+        drive_p = dw_sigmoid(v / p.drive_unit_v, self._at(self.x0, index),
+                             self._at(self.dx, index), self._at(self.a, index))
         return _reinjected(np.where(v > p.read_max_v, drive_p, 0.0), v, p.reset_v)
 
 
@@ -426,13 +455,13 @@ class DepinningArray(TwoStateArray):
         self._r = (np.full(n, p.r_reset_ohm), np.full(n, p.r_switched_ohm))
 
     def hidden(self, index=Ellipsis):
-        return {"barrier_kt": self.barrier[index], "i_dep": self.i_dep[index]}
+        return {"barrier_kt": self._at(self.barrier, index), "i_dep": self._at(self.i_dep, index)}
 
     def transition(self, drive, width, index=Ellipsis):
         p = self.params
         i = np.asarray(drive, dtype=float)
-        up = neel_brown_probability(i, width, self.barrier[index], self.i_dep[index],
-                                    1.0 / p.attempt_hz, p.exponent)
+        up = neel_brown_probability(i, width, self._at(self.barrier, index),
+                                    self._at(self.i_dep, index), 1.0 / p.attempt_hz, p.exponent)
         return _reinjected(up, i, p.reset_a)
 
 
@@ -450,13 +479,13 @@ class MTJArray(TwoStateArray):
         self._r = (r_p, r_p * (1.0 + p.tmr))
 
     def hidden(self, index=Ellipsis):
-        return {"delta": self.delta[index], "ic0": self.ic0[index]}
+        return {"delta": self._at(self.delta, index), "ic0": self._at(self.ic0, index)}
 
     def rates(self, current, index=Ellipsis) -> tuple[np.ndarray, np.ndarray]:
         """Thermal rates (1/s) P→AP and AP→P at ``current`` (A)."""
         p = self.params
         i = np.asarray(current, dtype=float)
-        delta, ic0 = self.delta[index], self.ic0[index]
+        delta, ic0 = self._at(self.delta, index), self._at(self.ic0, index)
         return (arrhenius_rate(i, ic0, delta, p.beta, 1.0 / p.tau0_s),
                 arrhenius_rate(-i, ic0, delta, p.beta, 1.0 / p.tau0_s))
 
@@ -468,10 +497,10 @@ class MTJArray(TwoStateArray):
     def precessional(self, current, width, index=Ellipsis) -> np.ndarray:
         """Sun's precessional switching probability in the direction of ``current`` (0 below
         I_c0): exp(−(π²Δ/4)·exp(−2(|I|/I_c0 − 1)·t/τ_D))."""
-        over = np.abs(np.asarray(current, dtype=float)) / self.ic0[index] - 1.0
+        over = np.abs(np.asarray(current, dtype=float)) / self._at(self.ic0, index) - 1.0
         growth = np.minimum(2.0 * np.clip(over, 0.0, None) * width / self.params.tau_d_s,
                             _MAX_EXP)
-        p = np.exp(-(math.pi ** 2 / 4.0) * self.delta[index] * np.exp(-growth))
+        p = np.exp(-(math.pi ** 2 / 4.0) * self._at(self.delta, index) * np.exp(-growth))
         return np.where(over > 0, p, 0.0)
 
     def transition(self, drive, width, index=Ellipsis):
@@ -494,7 +523,7 @@ class MTJArray(TwoStateArray):
         the mean dwell of the state left."""
         t_p, t_ap = (float(x) for x in self.mean_dwell(current, device))
         times, states = [], []
-        t, s = 0.0, int(self.state[device])
+        t, s = 0.0, int(self.switched[device])
         while True:
             t += self.rng.exponential(t_p if s == 0 else t_ap)
             if t > duration:
@@ -502,5 +531,5 @@ class MTJArray(TwoStateArray):
             s = 1 - s
             times.append(t)
             states.append(s)
-        self.state[device] = s
+        self.switched[device] = s
         return np.array(times), np.array(states, dtype=np.int8)
