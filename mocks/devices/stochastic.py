@@ -352,7 +352,9 @@ class TwoStateArray:
                 out.append(v / r if self.DRIVE == "current" else v)
         return out[0], out[1]
 
-    def _probabilities(self, level, width, source, index, limit=None):
+    def probabilities(self, level, width, source: str, index=Ellipsis, limit=None):
+        """(P(0→1), P(1→0)) of the selected devices for a source ``level`` (V or A per
+        ``source``) held ``width`` s, each state's drive through its own resistance."""
         d0, d1 = self._drives(level, source, index, limit)
         p01 = self.transition(d0, width, index)[0]
         p10 = self.transition(d1, width, index)[1]
@@ -362,7 +364,7 @@ class TwoStateArray:
         """Hold a source level ``v`` (V, or A with ``source="current"``; scalar or one per
         selected device) for ``dt`` s on the selected devices; draw each device's new state.
         Returns the new states."""
-        p01, p10 = self._probabilities(v, dt, source, index)
+        p01, p10 = self.probabilities(v, dt, source, index)
         s = self._at(self.switched, index)
         u = self.rng.random(np.shape(p01))
         new = np.where(s == 0, u < p01, u >= p10).astype(np.int8)
@@ -378,7 +380,7 @@ class TwoStateArray:
         levels = np.asarray(levels, dtype=float).reshape(-1)
         widths = np.broadcast_to(np.asarray(widths, dtype=float), levels.shape)
         idx = np.full(levels.shape, device)
-        p01, p10 = self._probabilities(levels, widths, source, idx, limit)
+        p01, p10 = self.probabilities(levels, widths, source, idx, limit)
         u = self.rng.random(levels.size)
         up = (u < p01).tolist()
         down = (u < p10).tolist()
@@ -393,7 +395,7 @@ class TwoStateArray:
     def switch_probability(self, level, width, source: str | None = None,
                            index=Ellipsis) -> np.ndarray:
         """P(0→1) of one pulse from the reset state (the closed form the counts follow)."""
-        return self._probabilities(level, width, source or self.DRIVE, index)[0]
+        return self.probabilities(level, width, source or self.DRIVE, index)[0]
 
     def switch_counts(self, level, width, n: int, source: str | None = None,
                       index=Ellipsis) -> np.ndarray:

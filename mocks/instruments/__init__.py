@@ -8,4 +8,5 @@ PERSONALITIES = {
     "pyarc2": "mocks.instruments.pyarc2_sim:SimInstrument",
     "keysight-b2200": "mocks.instruments.keysight_b2200:KeysightB2200Personality",
     "keysight-b2900": "mocks.instruments.keysight_b2900:KeysightB2900Personality",
+    "synapse-array": "mocks.instruments.synapse_array:SynapseArraySim",
 }
