@@ -329,19 +329,21 @@ class TwoStateArray:
         self._set(self.switched, index, 0)
 
     # ------------------------------------------------------------------ drive
-    def _drives(self, level, source: str, index, limit: float | None = None):
+    def _drives(self, level, source: str, index, limit: float | None = None,
+                series_ohm: float = 0.0):
         """The drive each device sees from a source ``level`` of kind ``source`` (V or A),
-        leaving state 0 and leaving state 1: a voltage into a current-driven device gives V/R,
-        and the compliance ``limit`` of the other quantity (A for a voltage source, V for a
-        current source) clamps it."""
+        leaving state 0 and leaving state 1: a voltage (behind ``series_ohm``, e.g. a
+        generator's 50 Ω) into a current-driven device gives V/(R + R_s), and the compliance
+        ``limit`` of the other quantity (A for a voltage source, V for a current source)
+        clamps it."""
         level = np.asarray(level, dtype=float)
-        if source == self.DRIVE and limit is None:
+        if source == self.DRIVE and limit is None and series_ohm == 0.0:
             return level, level
         out = []
         for r in self._r:
             r = self._at(r, index)
             if source == "voltage":
-                i = level / r
+                i = level / (r + series_ohm)
                 if limit is not None:
                     i = np.clip(i, -limit, limit)
                 out.append(i if self.DRIVE == "current" else i * r)
@@ -352,10 +354,11 @@ class TwoStateArray:
                 out.append(v / r if self.DRIVE == "current" else v)
         return out[0], out[1]
 
-    def probabilities(self, level, width, source: str, index=Ellipsis, limit=None):
+    def probabilities(self, level, width, source: str, index=Ellipsis, limit=None,
+                      series_ohm: float = 0.0):
         """(P(0→1), P(1→0)) of the selected devices for a source ``level`` (V or A per
         ``source``) held ``width`` s, each state's drive through its own resistance."""
-        d0, d1 = self._drives(level, source, index, limit)
+        d0, d1 = self._drives(level, source, index, limit, series_ohm)
         p01 = self.transition(d0, width, index)[0]
         p10 = self.transition(d1, width, index)[1]
         return p01, p10
@@ -372,7 +375,7 @@ class TwoStateArray:
         return new
 
     def run_sequence(self, levels, widths, source: str, device: int,
-                     limit: float | None = None) -> np.ndarray:
+                     limit: float | None = None, series_ohm: float = 0.0) -> np.ndarray:
         """Apply source ``levels`` (V or A per ``source``, one after another, each held its
         ``widths`` s, clamped by the compliance ``limit``) to one ``device`` (flat number);
         return its state after each. Probabilities are computed vectorised, then the chain is
@@ -380,7 +383,7 @@ class TwoStateArray:
         levels = np.asarray(levels, dtype=float).reshape(-1)
         widths = np.broadcast_to(np.asarray(widths, dtype=float), levels.shape)
         idx = np.full(levels.shape, device)
-        p01, p10 = self.probabilities(levels, widths, source, idx, limit)
+        p01, p10 = self.probabilities(levels, widths, source, idx, limit, series_ohm)
         u = self.rng.random(levels.size)
         up = (u < p01).tolist()
         down = (u < p10).tolist()

@@ -9,4 +9,5 @@ PERSONALITIES = {
     "keysight-b2200": "mocks.instruments.keysight_b2200:KeysightB2200Personality",
     "keysight-b2900": "mocks.instruments.keysight_b2900:KeysightB2900Personality",
     "synapse-array": "mocks.instruments.synapse_array:SynapseArraySim",
+    "keysight-81160a": "mocks.instruments.keysight_81160a:Keysight81160APersonality",
 }
