@@ -4,7 +4,8 @@ and width, with adaptive sampling, a model fit and the fit stored in the calibra
 Each trial is reset → write pulse → read. For one pulse width, every amplitude's trials run in
 ONE pulse list on the SMU: the list ``[reset, a1, read, reset, a2, read, …]`` repeated ``trials``
 times by the arm count, read back from the buffer in one query (three transactions per list
-whatever the number of trials, up to the instrument's 100,000-point buffer). A trial switched if
+whatever the number of trials, up to the instrument's 100,000-point buffer and ~10 s of
+instrument time per list, which bounds the abort latency). A trial switched if
 the resistance read after the write exceeds the one measured during its own reset pulse by the
 ``contrast``; a trial whose reset left the device off the reset state (above the run's median
 reset resistance by the contrast) is not counted.
@@ -32,6 +33,8 @@ from procedures.base import StationProcedure
 log = logging.getLogger(__name__)
 
 BUFFER_POINTS = 100_000
+MAX_RUN_S = 10.0  # instrument time of one pulse list: bounds the abort latency
+POINT_OVERHEAD_S = 20e-6  # per pulse, beyond its width (trigger and acquisition)
 SOURCE_LIMIT = {"voltage": ("voltage", "current"), "current": ("current", "voltage")}
 """Source kind -> (quantity of the levels, quantity of the compliance)."""
 
@@ -136,10 +139,13 @@ class SwitchingProbability(StationProcedure):
             levels = np.empty(3 * a)
             levels[0::3], levels[1::3], levels[2::3] = (self.reset_amplitude, amplitudes,
                                                         self.read_amplitude)
-            per_run = max(1, BUFFER_POINTS // levels.size)
+            per_run = max(1, min(BUFFER_POINTS // levels.size,
+                                 int(MAX_RUN_S / (levels.size * (width + POINT_OVERHEAD_S)))))
             r_reset, r_read = [], []
             done = 0
             while done < n:
+                if done and self.should_stop():
+                    break
                 count = min(per_run, n - done)
                 data = channel.pulse_list(levels, width, count=count, source=self.source,
                                           compliance=self.compliance)
