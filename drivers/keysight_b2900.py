@@ -260,8 +260,9 @@ class B2900Channel(Channel):
 
 
 class KeysightB2900(SourceLimits, SCPIMixin, Instrument):
-    """A Keysight B2900-series SMU (B2901A, B2902A, B2911A, B2912A); ``channels`` is 1 for the
-    B2901A/B2911A, 2 for the B2902A/B2912A."""
+    """Keysight B2900-series SMU (B2901A/B2902A/B2911A/B2912A) with pulsed list sweeps.
+
+    ``channels`` is 1 for the B2901A/B2911A, 2 for the B2902A/B2912A."""
 
     HARDWARE_LIMITS = HARDWARE_LIMITS
     SOURCE_LIMITS = {

@@ -4,6 +4,8 @@ SCPI behaviour (forms, chains, error queue, ranges, channels)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from pymeasure.test import expected_protocol
@@ -238,3 +240,32 @@ def test_driver_over_tcp_counts_transactions_independent_of_trials(mock):
         smu.adapter.close()
     finally:
         server.stop()
+
+
+def test_superparamagnetic_mtj_telegraph_sampled_by_the_smu():
+    """Δ = 15 read at 1 µA (I/I_c0 = 0.01): mean dwells τ0·exp(Δ(1 ∓ I/I_c0)) ≈ 2.9 ms in P
+    and 3.8 ms in AP. The SMU samples the resistance every 100 µs for 4 s (a DC timer-triggered
+    acquisition, one fetch); the run lengths give the mean dwells. ~1,200 dwells: each mean has
+    a relative std of 1/√(dwells) (4σ ≈ 17 %), plus a sampling bias: a dwell shorter than
+    100 µs (~3 %) is missed and merges two runs of the other state (allowance 6 %); the AP
+    occupancy τ_AP/(τ_P + τ_AP) ± 4·sqrt(0.25/n_eff), n_eff ~ 600 dwell pairs."""
+    mtj = MTJArray(1, MTJParams(delta=15.0, delta_std_rel=0, ic0_std_rel=0, r_p_std_rel=0),
+                   np.random.default_rng(8))
+    mock = KeysightB2900Personality(device=mtj, rng=np.random.default_rng(9))
+    smu = driver(mock)
+    points, period = 40_000, 1e-4
+    smu.write(":SOUR1:FUNC:MODE CURR;:SOUR1:FUNC:SHAP DC;:SOUR1:CURR:TRIG 1e-6;"
+              f":SENS1:VOLT:PROT 2;:SENS1:VOLT:NPLC 0.001;:TRIG1:SOUR TIM;:TRIG1:TIM {period};"
+              f":TRIG1:COUN {points};:FORM:ELEM:SENS VOLT,CURR;:INIT (@1)")
+    data = np.asarray(smu.values(":FETC:ARR? (@1)"), dtype=float).reshape(points, 2)
+    ap = (data[:, 0] / data[:, 1]) > 3000 * 1.75
+    edges = np.flatnonzero(np.diff(ap.astype(int)))
+    runs = np.diff(edges) * period
+    states = ap[edges[:-1] + 1]
+    tau = {False: 1e-9 * math.exp(15.0 * 0.99), True: 1e-9 * math.exp(15.0 * 1.01)}
+    for state, expected in tau.items():
+        sample = runs[states == state]
+        assert sample.size > 300
+        assert abs(sample.mean() - expected) < (4 / math.sqrt(sample.size) + 0.06) * expected
+    occupancy = tau[True] / (tau[True] + tau[False])
+    assert abs(ap.mean() - occupancy) < 4 * math.sqrt(0.25 / (runs.size / 2))

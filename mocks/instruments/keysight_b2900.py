@@ -248,7 +248,9 @@ class KeysightB2900Personality(ScpiPersonality):
                 widths[0::2], widths[1::2] = step - on_time, on_time
                 states = self._run_device(chan, seq, widths)[1::2]
             else:
-                states = self._run_device(chan, levels, np.full(points, on_time))
+                # a pulse holds its level for the width; a DC point for the whole point
+                states = self._run_device(chan, levels,
+                                          np.full(points, on_time if pulsed else step))
         start = self.clock.now
         rows = self._readings(chan, c, levels, states)
         rows[:, 3] = start + step * np.arange(1, points + 1) - (step - on_time) \
