@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_foundation import best_rate, verdict  # noqa: E402
 
 from labctl.runner import build, execute  # noqa: E402
 from labctl.station import Station  # noqa: E402
@@ -35,16 +38,6 @@ from procedures.switching_probability import SwitchingProbability  # noqa: E402
 
 TARGET_TRIALS_PER_S = 1e8
 SEED = 20261128
-
-
-def best_rate(fn, repeats: int) -> float:
-    """Best of ``repeats`` runs of ``fn`` (returning the work done) in work units per second."""
-    best = 0.0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        work = fn()
-        best = max(best, work / (time.perf_counter() - t0))
-    return best
 
 
 # -- 1. Bernoulli trials per second ---------------------------------------------------------------
@@ -132,14 +125,14 @@ def print_table(results: dict) -> None:
     print(f"{'benchmark':34} {'measured':>22} {'baseline':>26} {'target':>14} verdict")
     print(f"{'1 Bernoulli trials (Binomial)':34} {t['binomial_per_s']:>18.3g} /s "
           f"{'per-trial numpy ' + format(t['per_trial_numpy_per_s'], '.3g'):>24} /s "
-          f"{'>= 1e8 /s':>14} {'PASS' if t['pass'] else 'FAIL'}")
+          f"{'>= 1e8 /s':>14} {verdict(t['pass'])}")
     print(f"{'  speed-up vs per-trial numpy':34} {t['speedup_vs_per_trial']:>20.0f} x "
           f"{'python loop ' + format(t['python_loop_per_s'], '.3g'):>24} /s")
     c = results["curve_tcp"]
     for run in c["runs"]:
         print(f"{'2 curve over TCP, ' + str(run['trials']) + ' trials':34} "
               f"{run['transactions']:>15d} trans. {run['wall_s']:>17.2f} s wall "
-              f"{'same for all':>14} {'PASS' if c['pass'] else 'FAIL'}")
+              f"{'same for all':>14} {verdict(c['pass'])}")
     print(f"{'  bare *IDN? on the same socket':34} {c['bare_query_ms']:>19.3f} ms")
 
 
