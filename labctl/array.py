@@ -702,14 +702,21 @@ class ArrayController:
             return counts
         rr, cc = np.meshgrid(np.arange(self.shape[0]), active, indexing="ij")
         rr, cc = rr.reshape(-1), cc.reshape(-1)
-        op = Counts(Selection.cells(rr, cc), drives[rr, cc], n, reset, width, vread, contrast,
-                    bias)
-        if self.capabilities.native_counts:
-            k = self.submit([op])[0]
-        else:
-            k = self._counts_by_trains(self._check(op))
-        counts[rr, cc] = np.asarray(k, dtype=np.int64)
+        counts[rr, cc] = self.cell_switch_counts(rr, cc, drives[rr, cc], n, reset=reset,
+                                                 vread=vread, width=width, contrast=contrast,
+                                                 bias=bias)
         return counts
+
+    def cell_switch_counts(self, rows, cols, drives, n: int, *, reset: float, vread: float,
+                           width: float, contrast: float = 0.2,
+                           bias: str = "v/2") -> np.ndarray:
+        """:meth:`switch_counts` on exactly the cells (``rows``, ``cols``) with their own
+        ``drives`` (V): the counts, one per cell, in one transaction as there."""
+        op = Counts(Selection.cells(rows, cols), np.asarray(drives, dtype=float).reshape(-1),
+                    n, reset, width, vread, contrast, bias)
+        if self.capabilities.native_counts:
+            return np.asarray(self.submit([op])[0], dtype=np.int64)
+        return self._counts_by_trains(self._check(op))
 
     def _counts_by_trains(self, op: Counts) -> np.ndarray:
         """:class:`Counts` as one pulse train per synapse, all in one batch."""

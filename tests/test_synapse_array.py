@@ -11,10 +11,15 @@ import math
 
 import numpy as np
 import pytest
+from pymeasure.experiment import Procedure
 
 from labctl.array import Counts, Selection
-from labctl.errors import LimitError
+from labctl.calibration import CalibrationStore
+from labctl.errors import ConfigError, LimitError
+from labctl.gui import make_window
+from labctl.runner import build, execute
 from labctl.station import Station
+from procedures.array_switching import ArraySwitching, synapse_name
 
 RESET, VREAD, WIDTH = -1.5, 0.1, 1e-6
 
@@ -105,3 +110,44 @@ def test_other_operations_and_shutdown(station):
     train = array.pulse_train(Selection.row(2), [RESET, 7.5], WIDTH, vread=0.1)
     assert train.shape == (2, array.shape[1])
     array.shutdown()
+
+
+def test_array_switching_procedure_calibrates_every_selected_synapse(station, calibration_dir,
+                                                                     tmp_path):
+    """One transaction per amplitude whatever the trials; per-synapse fits within 4 reported
+    standard errors of the hidden x0, dx, a (8 synapses x 3 parameters at 4σ: a correct fit
+    fails with probability ~1.5e-3); one calibration file per synapse."""
+
+    sim = station.bench.instruments["array"]
+    proc = build(ArraySwitching, {"rows": "0-1", "cols": "0-3"})
+    before = sim.transactions
+    results = execute(proc, station, out=tmp_path)
+    assert sim.transactions - before == proc.points + 1  # + the safe idle at shutdown
+    assert len(results.data) == 8 * proc.points
+    dev = station.bench.devices["syn"]
+    store = CalibrationStore(calibration_dir)
+    assert len(proc.fits) == 8
+    for (r, c), fit in proc.fits.items():
+        truth = dev.hidden((r, c))
+        for k, name in enumerate(fit.model.parameters):
+            assert abs(fit.values[k] - float(truth[name])) < 4 * fit.stderr[k], (r, c, name)
+        cal = store.latest(station.chip, synapse_name(r, c), "dw-sigmoid")
+        assert cal["x0"] == pytest.approx(fit.values[0]) and cal.run == results.data_filename
+    assert dev.switched.reshape(dev.shape)[2:, :].sum() == 0  # unselected rows never pulsed
+
+
+def test_array_switching_refuses_over_limit_and_runs_in_the_gui(station, qtbot, tmp_path):
+
+    with pytest.raises(ConfigError, match="amplitude_stop = 9 V exceeds"):
+        execute(build(ArraySwitching, {"amplitude_stop": 9.0}), station, out=tmp_path)
+    window = make_window(ArraySwitching, station, out=tmp_path)
+    qtbot.addWidget(window)
+    window.inputs.rows.setValue("0")
+    window.inputs.cols.setValue("0-1")
+    window.inputs.trials.setValue(50)
+    window.queue()
+    experiment = window.manager.experiments.queue[-1]
+    qtbot.waitUntil(lambda: not window.manager.is_running()
+                    and experiment.procedure.status == Procedure.FINISHED, timeout=60_000)
+    assert (window.x_axis, window.y_axis) == ("Amplitude (V)", "P switch")
+    window.close()
