@@ -269,3 +269,12 @@ def test_superparamagnetic_mtj_telegraph_sampled_by_the_smu():
         assert abs(sample.mean() - expected) < (4 / math.sqrt(sample.size) + 0.06) * expected
     occupancy = tau[True] / (tau[True] + tau[False])
     assert abs(ap.mean() - occupancy) < 4 * math.sqrt(0.25 / (runs.size / 2))
+
+
+def test_mock_refuses_a_device_it_cannot_drive():
+    from mocks.devices.rram import RRAMArray
+
+    with pytest.raises(ValueError, match="two-state stochastic devices"):
+        KeysightB2900Personality(device=RRAMArray(1))
+    with pytest.raises(ValueError, match="unknown B2900 model"):
+        KeysightB2900Personality(model="B2987A")

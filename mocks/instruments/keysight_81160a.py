@@ -72,6 +72,9 @@ class Keysight81160APersonality(ScpiPersonality):
                  channel: int = 1, **options):
         if options:
             raise TypeError(f"unknown Keysight 81160A options: {', '.join(options)}")
+        if device is not None and not hasattr(device, "run_sequence"):
+            raise ValueError(f"the Keysight 81160A mock drives two-state stochastic devices "
+                             f"(mocks.devices.stochastic), not {type(device).__name__}")
         super().__init__(clock)
         self.idn = f"Agilent Technologies,81160A,{serial},3.0.1.0-3.9"
         self.device, self.device_index, self.wired = device, int(device_index), int(channel)

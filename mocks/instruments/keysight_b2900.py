@@ -118,6 +118,9 @@ class KeysightB2900Personality(ScpiPersonality):
             raise TypeError(f"unknown Keysight B2900 options: {', '.join(options)}")
         if model not in MODELS:
             raise ValueError(f"unknown B2900 model {model!r} (known: {', '.join(MODELS)})")
+        if device is not None and not hasattr(device, "run_sequence"):
+            raise ValueError(f"the Keysight B2900 mock drives two-state stochastic devices "
+                             f"(mocks.devices.stochastic), not {type(device).__name__}")
         super().__init__(clock)
         self.model = model
         self.n_channels, self.min_width = MODELS[model]
