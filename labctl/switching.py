@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
+from threadpoolctl import threadpool_limits  # installed with scikit-learn, a dependency
 
 Z95 = 1.959963984540054
 
@@ -63,16 +64,37 @@ def dw_sigmoid(theta, amplitude, width):
     return (1.0 - a) + a * 0.5 * (1.0 + np.tanh(0.5 * dx * (amplitude - x0)))
 
 
-def thermal(tau0: float, beta: float):
-    """Néel–Brown / depinning law with fixed τ0 (s) and β: θ = (Δ, I_c0)."""
+def dw_sigmoid_gradient(theta, amplitude, width):
+    """∂P/∂(x0, dx, a), shape (points, 3)."""
+    x0, dx, a = theta
+    s = 0.5 * (1.0 + np.tanh(0.5 * dx * (amplitude - x0)))
+    slope = a * s * (1.0 - s)
+    return np.stack([-dx * slope, (amplitude - x0) * slope, s - 1.0], axis=-1)
 
-    def probability(theta, amplitude, width):
+
+def thermal(tau0: float, beta: float):
+    """Néel–Brown / depinning law with fixed τ0 (s) and β: θ = (Δ, I_c0); returns the
+    probability and its gradient ∂P/∂(Δ, I_c0)."""
+
+    def parts(theta, amplitude, width):
         delta, ic0 = theta
         x = np.clip(1.0 - amplitude / ic0, 0.0, None)
-        exponent = np.minimum(-delta * x ** beta + np.log(width / tau0), 700.0)
-        return -np.expm1(-np.exp(exponent))
+        rate_t = np.exp(np.minimum(-delta * x ** beta + np.log(width / tau0), 700.0))
+        return x, rate_t
 
-    return probability
+    def probability(theta, amplitude, width):
+        return -np.expm1(-parts(theta, amplitude, width)[1])
+
+    def gradient(theta, amplitude, width):
+        delta, ic0 = theta
+        x, rate_t = parts(theta, amplitude, width)
+        dp = np.exp(-rate_t) * rate_t  # ∂P/∂(ln rate)
+        d_delta = -dp * x ** beta
+        d_ic0 = np.where(x > 0, -dp * delta * beta * x ** (beta - 1) * amplitude / ic0 ** 2,
+                         0.0)
+        return np.stack([d_delta, d_ic0], axis=-1)
+
+    return probability, gradient
 
 
 def _guess_sigmoid(amplitude, width, k, n):
@@ -120,6 +142,8 @@ class SwitchingModel:
     source: str
     """What the amplitude is: 'voltage' (V) or 'current' (A)."""
     probability: Callable
+    gradient: Callable
+    """∂P/∂θ, shape (points, parameters)."""
     guess: Callable
     bounds: tuple[tuple[float, float], ...]
 
@@ -128,10 +152,11 @@ def model(name: str, tau0: float = 1e-9, beta: float = 1.0) -> SwitchingModel:
     """The named model (``dw-sigmoid``, ``dw-depinning``, ``mtj-neel-brown``)."""
     if name == "dw-sigmoid":
         return SwitchingModel(name, ("x0", "dx", "a"), ("V", "1/V", ""), "voltage", dw_sigmoid,
-                              _guess_sigmoid, ((-np.inf, np.inf), (1e-9, np.inf), (1e-6, 1.0)))
+                              dw_sigmoid_gradient, _guess_sigmoid,
+                              ((-np.inf, np.inf), (1e-9, np.inf), (1e-6, 1.0)))
     if name in ("dw-depinning", "mtj-neel-brown"):
         names = ("barrier_kt", "i_dep") if name == "dw-depinning" else ("delta", "ic0")
-        return SwitchingModel(name, names, ("", "A"), "current", thermal(tau0, beta),
+        return SwitchingModel(name, names, ("", "A"), "current", *thermal(tau0, beta),
                               _guess_thermal(tau0, beta), ((1e-3, 1e4), (1e-15, np.inf)))
     raise ValueError(f"unknown switching model {name!r} (known: {', '.join(MODELS)})")
 
@@ -167,7 +192,7 @@ def _clip_p(p):
 def fit_model(m: SwitchingModel, amplitude, width, k, n) -> Fit:
     """Binomial maximum-likelihood fit of ``m`` to k switches in n trials at each (amplitude,
     width); standard errors from the inverse Fisher information
-    ``I = Σ n·∇p∇pᵀ/(p(1 − p))`` (gradients by central differences)."""
+    ``I = Σ n·∇p∇pᵀ/(p(1 − p))`` (analytic gradients)."""
     amplitude, width = (np.asarray(x, dtype=float).reshape(-1) for x in (amplitude, width))
     k, n = (np.asarray(x, dtype=float).reshape(-1) for x in (k, n))
     keep = n > 0
@@ -181,28 +206,27 @@ def fit_model(m: SwitchingModel, amplitude, width, k, n) -> Fit:
     hi = np.array([b[1] for b in m.bounds]) / scale
 
     def nll(u):
-        p = _clip_p(m.probability(u * scale, amplitude, width))
-        return -float(np.sum(k * np.log(p) + (n - k) * np.log1p(-p)))
+        theta = u * scale
+        p = _clip_p(m.probability(theta, amplitude, width))
+        value = -float(np.sum(k * np.log(p) + (n - k) * np.log1p(-p)))
+        weight = -(k / p - (n - k) / (1.0 - p))
+        return value, (weight @ m.gradient(theta, amplitude, width)) * scale
 
     best = None
-    for jitter in (1.0, 0.8, 1.25):  # restarts only if a start ends on a bound
-        u0 = np.clip(np.full(start.shape, jitter), lo, hi)
-        res = optimize.minimize(nll, u0, method="L-BFGS-B",
-                                bounds=list(zip(lo, hi, strict=True)),
-                                options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 2000})
-        if best is None or res.fun < best.fun:
-            best = res
-        if np.all(res.x > lo + 1e-9) and np.all(res.x < hi - 1e-9):
-            break
+    # L-BFGS-B calls BLAS on 3-vectors: a multi-threaded BLAS only thrashes (50x slower on a
+    # busy 2-core machine), so the fit runs single-threaded
+    with threadpool_limits(1, user_api="blas"):
+        for jitter in (1.0, 0.8, 1.25):  # restarts only if a start ends on a bound
+            u0 = np.clip(np.full(start.shape, jitter), lo, hi)
+            res = optimize.minimize(nll, u0, jac=True, method="L-BFGS-B",
+                                    bounds=list(zip(lo, hi, strict=True)),
+                                    options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 2000})
+            if best is None or res.fun < best.fun:
+                best = res
+            if np.all(res.x > lo + 1e-9) and np.all(res.x < hi - 1e-9):
+                break
     theta = best.x * scale
-    jac = np.empty((amplitude.size, theta.size))
-    for j in range(theta.size):
-        h = 1e-6 * max(abs(theta[j]), 1e-12)
-        up, down = theta.copy(), theta.copy()
-        up[j] += h
-        down[j] -= h
-        jac[:, j] = (m.probability(up, amplitude, width)
-                     - m.probability(down, amplitude, width)) / (2 * h)
+    jac = m.gradient(theta, amplitude, width)
     p = _clip_p(m.probability(theta, amplitude, width))
     info = (jac * (n / (p * (1 - p)))[:, None]).T @ jac
     cov = np.linalg.pinv(info)
