@@ -11,6 +11,7 @@ from scipy.stats import binom
 
 from labctl import switching
 from mocks.bench import Bench
+from mocks.devices.stochastic import MTJArray, MTJParams
 from procedures.switching_probability import SwitchingProbability
 
 
@@ -115,3 +116,25 @@ def test_fit_needs_enough_points():
                             [10, 10])
     with pytest.raises(ValueError, match="unknown switching model"):
         switching.model("sigmoid")
+
+
+def test_mtj_fit_with_beta_2_covers_hidden_delta_and_ic0():
+    """β = 2 (arXiv 1204.1190): the same coverage check on junctions built with β = 2 and
+    fitted with β = 2 (the device's own spread of Δ and I_c0, seeds 0..99)."""
+    m = switching.model("mtj-neel-brown", 1e-9, 2.0)
+    hits = dict.fromkeys(m.parameters, 0)
+    for seed in range(SEEDS):
+        dev = MTJArray(1, MTJParams(beta=2.0), np.random.default_rng(seed))
+
+        def counter(amps, n, width, dev=dev):
+            return dev.switch_counts(amps, width, n, index=np.zeros(amps.size, dtype=int)), \
+                np.full(amps.size, n)
+
+        curves = [switching.measure_curve(lambda a, n, w=w: counter(a, n, w), w,
+                                          np.linspace(20e-6, 80e-6, 10), 100, 200, 3)
+                  for w in (1e-5, 1e-4, 1e-3, 1e-2)]
+        fit = switching.fit_curves(m, curves)
+        for name, value in dev.hidden(0).items():
+            lo, hi = fit.interval(name)
+            hits[name] += bool(lo <= float(value[0] if np.ndim(value) else value) <= hi)
+    assert all(h >= PASS for h in hits.values()), hits
