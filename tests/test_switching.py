@@ -136,5 +136,5 @@ def test_mtj_fit_with_beta_2_covers_hidden_delta_and_ic0():
         fit = switching.fit_curves(m, curves)
         for name, value in dev.hidden(0).items():
             lo, hi = fit.interval(name)
-            hits[name] += bool(lo <= float(value[0] if np.ndim(value) else value) <= hi)
+            hits[name] += bool(lo <= float(value) <= hi)
     assert all(h >= PASS for h in hits.values()), hits
