@@ -13,7 +13,7 @@ What is modelled, per channel (``c`` = 1, 2 on the two-channel B2902A/B2912A):
   auto range (accepted). The source is clamped by the compliance of the other quantity.
 - Trigger model: arm count x trigger count points, trigger source AINT or TIMer (period),
   acquisition delay. ``:INIT`` runs the whole model at once on the virtual clock: in LIST mode
-  point j sources list[j mod points], in FIXed mode the triggered level; with shape PULSe each
+  trigger j of each arm cycle sources list[j mod points], in FIXed mode the triggered level; with shape PULSe each
   point is a pulse (width at the point's level) on top of the base level, measured at its end.
 - Data: the acquisition buffer (100,000 points) read by ``:FETCh:ARRay[:<elem>]?``, the trace
   buffer (``:TRAC:FEED SENS``, ``:TRAC:FEED:CONT NEXT``, ``:TRAC:POIN``, ``:TRAC:DATA?``), the
@@ -228,7 +228,8 @@ class KeysightB2900Personality(ScpiPersonality):
             raise ScpiError(-221, f"arm count x trigger count {points} exceeds {MAX_POINTS}")
         if chan.mode[f] == "LIST":
             values = np.asarray(chan.lists[f], dtype=float)
-            levels = values[np.arange(points) % values.size]
+            # each arm cycle runs the trigger layer from the first list point again
+            levels = values[(np.arange(points) % chan.counts["trig"]) % values.size]
         else:
             levels = np.full(points, chan.triggered[f])
         if chan.auto_on:
