@@ -13,8 +13,9 @@ What is modelled, per channel (``c`` = 1, 2 on the two-channel B2902A/B2912A):
   auto range (accepted). The source is clamped by the compliance of the other quantity.
 - Trigger model: arm count x trigger count points, trigger source AINT or TIMer (period),
   acquisition delay. ``:INIT`` runs the whole model at once on the virtual clock: in LIST mode
-  trigger j of each arm cycle sources list[j mod points], in FIXed mode the triggered level; with shape PULSe each
-  point is a pulse (width at the point's level) on top of the base level, measured at its end.
+  trigger j of each arm cycle sources list[j mod points], in FIXed mode the triggered level;
+  with shape PULSe each point is a pulse (width at the point's level) on top of the base level,
+  measured at its end.
 - Data: the acquisition buffer (100,000 points) read by ``:FETCh:ARRay[:<elem>]?``, the trace
   buffer (``:TRAC:FEED SENS``, ``:TRAC:FEED:CONT NEXT``, ``:TRAC:POIN``, ``:TRAC:DATA?``), the
   elements of ``:FORMat:ELEMents:SENSe`` (VOLT, CURR, RES, TIME, STAT, SOUR; STAT is 8 when the
