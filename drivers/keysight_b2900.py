@@ -43,6 +43,8 @@ HARDWARE_LIMITS = {
     "compliance_voltage": [0.02, 210.0],
     "pulse_width": [10e-6, 1e5],
 }
+MIN_PULSE_WIDTH = {"B2901A": 50e-6, "B2902A": 50e-6, "B2911A": 10e-6, "B2912A": 10e-6}
+"""Shortest pulse of each model, s."""
 MAX_LIST = 2500
 """Most points of a source list (``:SOUR:LIST``)."""
 MAX_POINTS = 100_000
@@ -287,6 +289,15 @@ class KeysightB2900(SourceLimits, SCPIMixin, Instrument):
     @property
     def channels_in_use(self) -> list[B2900Channel]:
         return [self.ch_1, self.ch_2][:self.n_channels]
+
+    @staticmethod
+    def min_pulse_width(identity: str) -> float:
+        """The shortest pulse (s) of the model named in an ``*IDN?`` reply (the family's
+        10 µs if the model is not recognised)."""
+        for model, width in MIN_PULSE_WIDTH.items():
+            if model in identity:
+                return width
+        return HARDWARE_LIMITS["pulse_width"][0]
 
     def wait_for_completion(self, estimate_s: float) -> None:
         """``*OPC?`` with the VISA timeout raised to cover ``estimate_s`` of instrument time."""

@@ -128,6 +128,20 @@ class SwitchingProbability(StationProcedure):
             checks.append("reset_amplitude must have the polarity opposite to the write pulses")
         return [c for c in checks if c]
 
+    def check_instruments(self, station) -> list[str]:
+        """The widths against the SMU model's shortest pulse (50 µs on the B2901A/B2902A,
+        10 µs on the B2911A/B2912A), once the SMU answers."""
+        smu = station.instrument("smu")
+        shortest = smu.min_pulse_width(station.identity("smu"))
+        try:
+            too_short = [w for w in self.width_list() if w < shortest]
+        except ValueError:
+            return []  # reported by preflight
+        if too_short:
+            return [f"widths = {too_short[0]:g} s is shorter than this SMU's shortest pulse "
+                    f"{shortest:g} s"]
+        return []
+
     # ------------------------------------------------------------------ the trials
     def counter(self, width: float):
         """``counter(amplitudes, n)`` for :func:`labctl.switching.measure_curve`: n trials at

@@ -144,6 +144,12 @@ def test_shutdown_aborts_and_switches_every_channel_off():
         smu.shutdown()
 
 
+def test_min_pulse_width_by_model():
+    assert KeysightB2900.min_pulse_width("Keysight Technologies,B2901A,MY1,1") == 50e-6
+    assert KeysightB2900.min_pulse_width("Keysight Technologies,B2912A,MY1,1") == 10e-6
+    assert KeysightB2900.min_pulse_width("Keysight Technologies,B2999Z,MY1,1") == 10e-6
+
+
 def test_reset():
     with expected_protocol(KeysightB2900, [("*RST;*CLS", None)]) as smu:
         smu.reset()

@@ -148,6 +148,7 @@ def test_abort_stops_between_stages_and_leaves_the_smu_safe(dw_station, tmp_path
     ({"widths": "1e-4, fast"}, "widths: 'fast' is not a number"),
     ({"reset_amplitude": 1.0}, "opposite to the write pulses"),
     ({"compliance": 0.05}, "compliance = 0.05 A exceeds"),
+    ({"widths": "5e-6"}, "widths = 5e-06 s is shorter than this SMU's shortest pulse 1e-05 s"),
 ])
 def test_bad_parameters_fail_before_anything_is_applied(dw_station, params, message):
     proc = build(SwitchingProbability, params)
