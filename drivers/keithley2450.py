@@ -22,7 +22,8 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.keithley import Keithley2450 as PymeasureKeithley2450
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.limits import LimitedControl
+from drivers.limits import LimitedControl, SourceLimits
+from drivers.waiting import ask_covering
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -50,7 +51,7 @@ def _first_token(reply: str) -> str:
     return str(reply).strip().strip('"').split(":")[0].upper()
 
 
-class Keithley2450(PymeasureKeithley2450):
+class Keithley2450(SourceLimits, PymeasureKeithley2450):
     """Keithley 2450 SourceMeter speaking its native SCPI command set.
 
     .. code-block:: python
@@ -62,6 +63,7 @@ class Keithley2450(PymeasureKeithley2450):
         smu.shutdown()
     """
 
+    HARDWARE_LIMITS = HARDWARE_LIMITS
     SOURCE_LIMITS = {
         "source_voltage": "voltage",
         "source_current": "current",
@@ -188,30 +190,6 @@ class Keithley2450(PymeasureKeithley2450):
         values=BOOL_MAP,
         map_values=True,
     )
-
-    ##########
-    # Limits #
-    ##########
-
-    def present_limits(self, prop: str) -> tuple[float, float]:
-        """Return the (low, high) range that source setter ``prop`` accepts now: the hardware
-        range, or the one a safety layer set through ``<prop>_values``."""
-        if prop not in self.SOURCE_LIMITS:
-            raise KeyError(f"{prop!r} is not a source setter of {self.name}")
-        low, high = self.__dict__.get(prop + "_values", HARDWARE_LIMITS[prop])
-        return float(low), float(high)
-
-    def check_levels(self, prop: str, levels) -> None:
-        """Raise ValueError naming the first of ``levels`` (as sent, ``%g``) that lies outside the
-        present limits of ``prop``; write nothing."""
-        low, high = self.present_limits(prop)
-        for level in np.atleast_1d(np.asarray(levels, dtype=float)):
-            sent = float(_fmt(level))
-            if not (low <= level <= high and low <= sent <= high):
-                raise ValueError(
-                    f"{self.name}: {prop} value {level:g} is outside the limit "
-                    f"[{low:g}, {high:g}]"
-                )
 
     ###########
     # Actions #
@@ -384,15 +362,7 @@ class Keithley2450(PymeasureKeithley2450):
     def _wait_for_sweep(self, estimate_s: float) -> None:
         """``*OPC?`` with the VISA timeout raised to cover the sweep (estimate x 1.5 + 5 s):
         a long sweep must not look like a dead instrument."""
-        connection = getattr(self.adapter, "connection", None)
-        old = getattr(connection, "timeout", None)
-        if isinstance(old, (int, float)):
-            connection.timeout = max(old, 1000.0 * (1.5 * estimate_s + 5.0))
-        try:
-            self.ask("*OPC?")
-        finally:
-            if isinstance(old, (int, float)):
-                connection.timeout = old
+        ask_covering(self, "*OPC?", estimate_s)
 
     def _delay_arg(self, delay: float, allow_auto: bool) -> str:
         if (allow_auto and delay == -1) or delay == 0 or 50e-6 <= delay <= 1e4:

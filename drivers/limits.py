@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class LimitedControl:
     """Wrap a pymeasure ``Instrument.control`` so its setter also honours narrowed limits.
@@ -29,3 +31,32 @@ class LimitedControl:
     def __set__(self, instance, value) -> None:
         instance.check_levels(self.name, value)
         self.control.__set__(instance, value)
+
+
+class SourceLimits:
+    """Mixin for a driver whose source setters are :class:`LimitedControl` s: the hardware range
+    of each (``HARDWARE_LIMITS``, property -> [low, high]) and the per-instance narrowed range a
+    safety layer sets as ``<prop>_values``."""
+
+    HARDWARE_LIMITS: dict[str, list[float]] = {}
+    SOURCE_LIMITS: dict[str, str] = {}
+
+    def present_limits(self, prop: str) -> tuple[float, float]:
+        """Return the (low, high) range that source setter ``prop`` accepts now: the hardware
+        range, or the one a safety layer set through ``<prop>_values``."""
+        if prop not in self.SOURCE_LIMITS:
+            raise KeyError(f"{prop!r} is not a source setter of {self.name}")
+        low, high = self.__dict__.get(prop + "_values", self.HARDWARE_LIMITS[prop])
+        return float(low), float(high)
+
+    def check_levels(self, prop: str, levels) -> None:
+        """Raise ValueError naming the first of ``levels`` (as sent, ``%g``) that lies outside the
+        present limits of ``prop``; write nothing."""
+        low, high = self.present_limits(prop)
+        for level in np.atleast_1d(np.asarray(levels, dtype=float)):
+            sent = float(f"{level:g}")
+            if not (low <= level <= high and low <= sent <= high):
+                raise ValueError(
+                    f"{self.name}: {prop} value {level:g} is outside the limit "
+                    f"[{low:g}, {high:g}]"
+                )

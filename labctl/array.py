@@ -78,6 +78,10 @@ class Capabilities:
     """True if a batch of operations runs as one transaction."""
     max_batch: int = 1_000_000
     """Most operations one batch transaction can hold (larger batches are split)."""
+    native_counts: bool = False
+    """True if the controller runs :meth:`ArrayController.switch_counts` natively (n trials of
+    reset → pulse → read per synapse as one instrument operation); otherwise they are expanded
+    into one pulse train per synapse, a single transaction on a ``batched`` controller."""
 
     def describe(self) -> str:
         r, c = self.shape
@@ -212,6 +216,24 @@ class Ramp:
 
 
 @dataclass
+class Counts:
+    """``n`` trials of reset → pulse → read on each cell of ``sel`` (a ``cells`` selection):
+    a pulse of ``reset`` V, a pulse of the cell's ``drives`` V, each ``width`` s and each read
+    at ``vread``; a trial counts as switched if the current read after the pulse is below the
+    one after the reset by the factor 1 + ``contrast`` (the resistance rose). Result: the
+    switch counts, one per cell (int)."""
+
+    sel: Selection
+    drives: np.ndarray
+    n: int
+    reset: float
+    width: float
+    vread: float
+    contrast: float = 0.2
+    bias: str = "v/2"
+
+
+@dataclass
 class Idle:
     """Put every line in ``mode``: ``"ground"`` or ``"float"``."""
 
@@ -231,7 +253,7 @@ class RampResult:
         return len(self.voltages)
 
 
-Operation = Read | Pulse | Train | Ramp | Idle
+Operation = Read | Pulse | Train | Ramp | Idle | Counts
 
 
 @dataclass
@@ -485,6 +507,18 @@ class ArrayController:
                 fail("a train needs at least one pulse")
             check_voltage(amps, "pulse amplitude", caps.pulse_voltage)
             return Train(op.sel, amps, check_width(widths, "pulse width"), op.bias, op.vread)
+        if isinstance(op, Counts):
+            drives = np.asarray(op.drives, dtype=float).reshape(-1)
+            if op.sel.kind != "cells" or drives.shape != (len(op.sel.rows),):
+                fail("counts need a 'cells' selection and one drive per cell")
+            if not (isinstance(op.n, int | np.integer) and op.n >= 1):
+                fail(f"n = {op.n!r} trials: must be a positive integer")
+            if not (math.isfinite(op.contrast) and op.contrast > 0):
+                fail(f"contrast = {op.contrast!r}: must be a positive number")
+            check_voltage(np.append(drives, op.reset), "pulse amplitude", caps.pulse_voltage)
+            width = float(check_width(op.width, "pulse width"))
+            return Counts(op.sel, drives, int(op.n), float(op.reset), width, float(op.vread),
+                          float(op.contrast), op.bias)
         if isinstance(op, Ramp):
             volts = np.asarray(op.voltages, dtype=float).reshape(-1)
             if volts.size == 0:
@@ -559,6 +593,13 @@ class ArrayController:
                 logbook.append(logbook.next_op(), np.tile(rows, k), np.tile(cols, k),
                                np.repeat(op.amplitudes, n), np.repeat(op.widths, n), op.vread,
                                currents)
+            elif isinstance(op, Counts):
+                rows, cols = op.sel.cells_of(shape)
+                k = 2 * op.n  # reset and pulse per trial, each read
+                amps = np.empty((rows.size, k))
+                amps[:, 0::2], amps[:, 1::2] = op.reset, op.drives[:, None]
+                logbook.append(logbook.next_op(), np.repeat(rows, k), np.repeat(cols, k),
+                               amps.reshape(-1), op.width, op.vread, None)
             elif isinstance(op, Ramp):
                 steps = result.steps
                 logbook.append(logbook.next_op(), np.full(steps, op.row), np.full(steps, op.col),
@@ -626,6 +667,68 @@ class ArrayController:
         volts = vstart + math.copysign(abs(vstep), vstop - vstart) * np.arange(n)
         return self._run(Ramp(int(row), int(col), volts, float(width), bias,
                               None if vread is None else float(vread), stop_current))
+
+    # ---------------------------------------------------------------- stochastic synapses
+    def set_drives(self, drives) -> None:
+        """Per-synapse drive amplitudes x_ij in V, shape (rows, cols): row i an output line,
+        column j an input line (the Ellis et al. weights). Checked against the controller's
+        pulse range and the chip limits now; used by :meth:`switch_counts`."""
+        drives = np.asarray(drives, dtype=float)
+        if drives.shape != self.shape:
+            raise LimitError(f"array drives: shape {drives.shape} is not the array's "
+                             f"{self.shape}")
+        rr, cc = np.meshgrid(np.arange(self.shape[0]), np.arange(self.shape[1]), indexing="ij")
+        self._check(Counts(Selection.cells(rr, cc), drives.reshape(-1), 1, 0.0,
+                           self.capabilities.min_pulse_width, 0.0))
+        self._drives = drives.copy()
+
+    def switch_counts(self, inputs, n: int, *, reset: float, vread: float, width: float,
+                      contrast: float = 0.2, bias: str = "v/2") -> np.ndarray:
+        """Apply the binary input vector ``inputs`` (cols,) ``n`` times: every synapse (i, j)
+        of an active input j runs n trials of reset (``reset`` V) → pulse at its drive x_ij
+        (:meth:`set_drives`) → read (``vread`` V), pulses ``width`` s. Returns the switch counts
+        k_ij, (rows, cols) int, 0 where the input is inactive; an output line's
+        ``Y_i = k[i].sum() / n``. ONE transaction on a controller with ``native_counts`` or
+        ``batched`` capability (one pulse train per synapse in one batch otherwise)."""
+        drives = getattr(self, "_drives", None)
+        if drives is None:
+            raise LimitError("array switch_counts: set the drives first (set_drives)")
+        active = np.flatnonzero(np.asarray(inputs).reshape(-1) != 0)
+        if np.asarray(inputs).size != self.shape[1]:
+            raise LimitError(f"array switch_counts: {np.asarray(inputs).size} inputs for "
+                             f"{self.shape[1]} columns")
+        counts = np.zeros(self.shape, dtype=np.int64)
+        if active.size == 0:
+            return counts
+        rr, cc = np.meshgrid(np.arange(self.shape[0]), active, indexing="ij")
+        rr, cc = rr.reshape(-1), cc.reshape(-1)
+        counts[rr, cc] = self.cell_switch_counts(rr, cc, drives[rr, cc], n, reset=reset,
+                                                 vread=vread, width=width, contrast=contrast,
+                                                 bias=bias)
+        return counts
+
+    def cell_switch_counts(self, rows, cols, drives, n: int, *, reset: float, vread: float,
+                           width: float, contrast: float = 0.2,
+                           bias: str = "v/2") -> np.ndarray:
+        """:meth:`switch_counts` on exactly the cells (``rows``, ``cols``) with their own
+        ``drives`` (V): the counts, one per cell, in one transaction as there."""
+        op = Counts(Selection.cells(rows, cols), np.asarray(drives, dtype=float).reshape(-1),
+                    n, reset, width, vread, contrast, bias)
+        if self.capabilities.native_counts:
+            return np.asarray(self.submit([op])[0], dtype=np.int64)
+        return self._counts_by_trains(self._check(op))
+
+    def _counts_by_trains(self, op: Counts) -> np.ndarray:
+        """:class:`Counts` as one pulse train per synapse, all in one batch."""
+        with self.batch():
+            pending = [self.pulse_train(Selection.one(r, c), np.tile([op.reset, x], op.n),
+                                        op.width, op.bias, op.vread)
+                       for r, c, x in zip(op.sel.rows, op.sel.cols, op.drives, strict=True)]
+        out = []
+        for p in pending:
+            currents = np.abs(np.asarray(p.result(), dtype=float).reshape(op.n, 2))
+            out.append(int(np.sum(currents[:, 1] * (1.0 + op.contrast) < currents[:, 0])))
+        return np.array(out)
 
     def ground_all(self):
         """Ground every line."""

@@ -35,6 +35,11 @@ DEVICE_MODELS = {
     "hfox": ("mocks.devices.hfox:WeakResetArray", "mocks.devices.hfox:WeakResetParams"),
     "rf-circuit": ("mocks.devices.spintronics:RfCircuit",
                    "mocks.devices.spintronics:RfCircuitParams"),
+    "dw-synapse": ("mocks.devices.stochastic:DWSynapseArray",
+                   "mocks.devices.stochastic:DWSynapseParams"),
+    "dw-depinning": ("mocks.devices.stochastic:DepinningArray",
+                     "mocks.devices.stochastic:DepinningParams"),
+    "mtj": ("mocks.devices.stochastic:MTJArray", "mocks.devices.stochastic:MTJParams"),
 }
 CROSSBAR = "mocks.devices.crossbar:Crossbar"
 

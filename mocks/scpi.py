@@ -51,14 +51,17 @@ class ScpiError(Exception):
 
 
 def _keyword_regex(keyword: str) -> str:
-    """``VOLTage`` -> regex for ``VOLT`` or ``VOLTAGE``; ``[n]``: optional suffix."""
+    """``VOLTage`` -> regex for ``VOLT`` or ``VOLTAGE``; ``[n]``: optional suffix; ``SOURce2``:
+    a required suffix (a second channel)."""
     suffix = ""
-    m = re.fullmatch(r"([A-Za-z*]+)(?:\[(\d)\])?", keyword)
+    m = re.fullmatch(r"([A-Za-z*]+)(?:\[(\d)\]|(\d))?", keyword)
     if not m:
         raise ValueError(f"bad SCPI keyword {keyword!r}")
-    word, num = m.groups()
+    word, num, required = m.groups()
     if num is not None:
         suffix = f"(?:{num})?"
+    if required is not None:
+        suffix = required
     short = "".join(c for c in word if c.isupper() or c == "*")
     long_ = word.upper()
     alternatives = long_ if short == long_ else f"{long_}|{short}"
@@ -68,7 +71,7 @@ def _keyword_regex(keyword: str) -> str:
 def compile_header(pattern: str) -> re.Pattern:
     """Compile a SCPI header pattern such as ``[:SOURce[1]]:VOLTage[:LEVel][:IMMediate]``."""
     out, i, depth_stack = [], 0, []
-    token = re.compile(r"\[|\]|:[A-Za-z*]+(?:\[\d\])?")
+    token = re.compile(r"\[|\]|:[A-Za-z*]+(?:\[\d\]|\d)?")
     while i < len(pattern):
         m = token.match(pattern, i)
         if not m:
@@ -246,6 +249,7 @@ class ScpiPersonality:
         """Execute one program message; return the response message (without terminator) or None."""
         with self.lock:
             self.messages += 1
+            self.catch_up()
             if self.fault_error is not None:
                 self.push_error(*self.fault_error)
                 self.fault_error = None
@@ -337,6 +341,10 @@ class ScpiPersonality:
 
     def wait_complete(self) -> None:
         """Finish pending overlapped operations (on the virtual clock); personalities extend it."""
+
+    def catch_up(self) -> None:
+        """Called before each program message: account for the virtual time that passed since
+        the last one (a biased device keeps evolving); personalities extend it."""
 
     def _esr(self, args, query):
         if not query:

@@ -12,4 +12,7 @@ PERSONALITIES = {
     "keysight-xseries": "mocks.instruments.spectrum_analyzer:KeysightXSeriesPersonality",
     "rs-fsv": "mocks.instruments.spectrum_analyzer:RohdeSchwarzFsvPersonality",
     "kepco-bop": "mocks.instruments.kepco_bop:KepcoBopPersonality",
+    "keysight-b2900": "mocks.instruments.keysight_b2900:KeysightB2900Personality",
+    "synapse-array": "mocks.instruments.synapse_array:SynapseArraySim",
+    "keysight-81160a": "mocks.instruments.keysight_81160a:Keysight81160APersonality",
 }
