@@ -71,20 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(args) -> int:
-    print("procedures:")
-    for name in registry.names(registry.PROCEDURE_GROUP):
-        cls = registry.procedure(name)
-        print(f"  {name:22s} {registry.first_doc_line(cls)}")
-    print("drivers:")
-    for name in registry.names(registry.DRIVER_GROUP):
-        cls = registry.driver(name)
-        print(f"  {name:22s} {registry.first_doc_line(cls)}")
-    print("benches:")
     from labctl.yamlfile import load_mapping
 
-    for name in registry.bench_names():
-        data = load_mapping(registry.BENCH_DIR / f"{name}.yaml")
-        print(f"  {name:22s} {data.get('description', '')}")
+    sections = {
+        "procedures": [(name, registry.first_doc_line(registry.procedure(name)))
+                       for name in registry.names(registry.PROCEDURE_GROUP)],
+        "drivers": [(name, registry.first_doc_line(registry.driver(name)))
+                    for name in registry.names(registry.DRIVER_GROUP)],
+        "benches": [(name, load_mapping(registry.BENCH_DIR / f"{name}.yaml").get("description", ""))
+                    for name in registry.bench_names()],
+    }
+    width = max(len(name) for rows in sections.values() for name, _ in rows)
+    for title, rows in sections.items():
+        print(f"{title}:")
+        for name, text in rows:
+            print(f"  {name:{width}s} {text}")
     return 0
 
 
