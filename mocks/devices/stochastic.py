@@ -382,14 +382,40 @@ class TwoStateArray:
         stepped (each step depends on the last)."""
         levels = np.asarray(levels, dtype=float).reshape(-1)
         widths = np.broadcast_to(np.asarray(widths, dtype=float), levels.shape)
-        idx = np.full(levels.shape, device)
-        p01, p10 = self.probabilities(levels, widths, source, idx, limit, series_ohm)
-        u = self.rng.random(levels.size)
+        p01, p10 = self.probabilities(levels, widths, source, np.full(levels.shape, device),
+                                      limit, series_ohm)
+        return self._step_chain(p01, p10, device)
+
+    def run_interleaved(self, first: dict, second: dict, before: np.ndarray,
+                        device: int) -> np.ndarray:
+        """Two sources on one ``device`` (e.g. an SMU and a pulse generator through a bias
+        tee): ``first`` and ``second`` are :meth:`run_sequence` keyword sets (``levels``,
+        ``widths``, ``source``, optional ``limit``, ``series_ohm``); step k of ``second`` is
+        applied just before step ``before[k]`` (non-decreasing) of ``first``. Returns the state
+        after each step of ``first``."""
+        before = np.asarray(before, dtype=np.int64)
+        n1, n2 = np.size(first["levels"]), np.size(second["levels"])
+        # positions in the merged sequence: first's step j after the second's steps before it
+        pos1 = np.arange(n1) + np.searchsorted(before, np.arange(n1), side="right")
+        pos2 = before + np.arange(n2)
+        p01, p10 = np.empty(n1 + n2), np.empty(n1 + n2)
+        for spec, pos in ((first, pos1), (second, pos2)):
+            levels = np.asarray(spec["levels"], dtype=float).reshape(-1)
+            widths = np.broadcast_to(np.asarray(spec["widths"], dtype=float), levels.shape)
+            p01[pos], p10[pos] = self.probabilities(
+                levels, widths, spec["source"], np.full(levels.shape, device),
+                spec.get("limit"), spec.get("series_ohm", 0.0))
+        return self._step_chain(p01, p10, device)[pos1]
+
+    def _step_chain(self, p01: np.ndarray, p10: np.ndarray, device: int) -> np.ndarray:
+        """Step ``device``'s two-state chain through the transition probabilities; the state
+        after each step."""
+        u = self.rng.random(p01.size)
         up = (u < p01).tolist()
         down = (u < p10).tolist()
         s = int(self.switched[device])
-        out = bytearray(levels.size)
-        for k in range(levels.size):
+        out = bytearray(p01.size)
+        for k in range(p01.size):
             s = (up[k] if s == 0 else not down[k]) and 1 or 0
             out[k] = s
         self.switched[device] = s
