@@ -191,3 +191,37 @@ def test_bad_pulser_parameters_fail_before_anything_is_applied(pulser_station, p
     with pytest.raises(ConfigError, match=message):
         execute(proc, pulser_station, out="never")
     assert pulser_station.bench.instruments["pulser"].pulses_emitted == 0
+
+
+def precessional_ic50(width, delta, ic0, tau0, tau_d):
+    """The model's 50 % current below τ0·ln 2, where the thermal channel alone (rate 1/τ0 once
+    the barrier is gone) cannot reach P = 0.5: 1 − e^{−t/τ0}·(1 − P_prec) = 0.5 with Sun's
+    P_prec = exp(−(π²Δ/4)·exp(−2(I/I_c0 − 1)t/τ_D)) gives
+    I_c0[1 + (τ_D/2t)·ln((π²Δ/4)/(−ln(1 − e^{t/τ0}/2)))], which tends to the precessional
+    I_c0(1 + τ*/t) with τ* = (τ_D/2)·ln(π²Δ/(4 ln 2)) as t/τ0 → 0."""
+    inner = -np.log(1.0 - 0.5 * np.exp(width / tau0))
+    return ic0 * (1.0 + tau_d / (2.0 * width) * np.log(np.pi ** 2 * delta / 4.0 / inner))
+
+
+@pytest.mark.parametrize("width", [0.05e-9, 0.2e-9, 0.5e-9, 1.5e-9, 3e-9, 10e-9, 100e-9])
+def test_mtj_model_crossover_thermal_to_precessional(width):
+    """The MTJ model's I_c50 follows the thermal closed form above τ0·ln 2 (0.69 ns) and the
+    precessional one below. 40,000 trials at the predicted I_c50 give P = 0.5 within 4 binomial
+    standard errors (4 × 0.5/√40000 = 0.01); 3 % (thermal: steep) or 10 % (precessional, where
+    I_c50 is several I_c0) either side of it P is at least 0.05 from 0.5 (the current is
+    resolved: not a flat probability that happens to be near 0.5)."""
+    bench = Bench.load("mtj-pulser")
+    mtj = bench.devices["mtj"]
+    delta, ic0 = (float(v) for v in mtj.hidden(0).values())
+    tau0, tau_d = mtj.params.tau0_s, mtj.params.tau_d_s
+    thermal = width > tau0 * np.log(2.0)
+    expected = float(ic50(width, delta, ic0, tau0) if thermal else
+                     precessional_ic50(width, delta, ic0, tau0, tau_d))
+    assert (expected < ic0) == thermal  # the regimes lie on either side of I_c0
+    n = 40_000
+    k = mtj.switch_counts(np.array(expected), width, n, index=0)
+    assert abs(k / n - 0.5) < 4 * 0.5 / np.sqrt(n)
+    step = 0.03 if thermal else 0.1
+    p_low, p_high = mtj.switch_probability(np.array([1 - step, 1 + step]) * expected, width,
+                                           index=0)
+    assert p_low < 0.45 and p_high > 0.55

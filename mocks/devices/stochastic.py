@@ -31,6 +31,11 @@ channel of Sun (PRB 62, 570 (2000)) adds, for the thermal distribution of initia
 (P(θ0 > θ) = exp(−Δθ²), Butler et al., IEEE Trans. Magn. 48, 4684 (2012)),
 ``P_prec = exp(−(π²Δ/4)·exp(−2(I/I_c0 − 1)·t/τ_D))``, combined with the thermal channel as
 independent (1 − P = (1 − P_th)(1 − P_prec)). Negative currents switch AP → P the same way.
+So the 50 % current is the thermal I_c0[1 − ln(t/(τ0 ln 2))/Δ] (below I_c0) for pulses longer
+than τ0·ln 2, where the thermal channel alone reaches 0.5, and precessional (above I_c0,
+→ I_c0(1 + (τ_D/2t)·ln(π²Δ/(4 ln 2))) as t/τ0 → 0) for shorter ones: with τ0 = 1 ns the
+crossover is at 0.69 ns, shorter than the 1–10 ns of PHYSICS §3.1, because the thermal rate
+reaches 1/τ0 as the barrier vanishes at I_c0.
 Per-device Δ and I_c0 spread (normal, relative std); readout R_P, R_AP = R_P·(1 + TMR) with read
 noise, and a read current disturbs the state through the same physics.
 """
