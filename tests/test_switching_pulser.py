@@ -225,3 +225,14 @@ def test_mtj_model_crossover_thermal_to_precessional(width):
     p_low, p_high = mtj.switch_probability(np.array([1 - step, 1 + step]) * expected, width,
                                            index=0)
     assert p_low < 0.45 and p_high > 0.55
+
+
+def test_pulser_triggered_from_elsewhere_drives_its_own_device():
+    """A trigger from an instrument not on the pulser's device: the pulser applies its pulses
+    itself (the wired junction switches), answering the two well-separated triggers."""
+    bench = Bench.load("mtj-pulser")
+    pulser, mtj = bench.instruments["pulser"], bench.devices["mtj"]
+    arm_pulser(pulser, high=1.0, period=1e-6)
+    mtj.switched[0] = 0
+    assert pulser.external_trigger([0.0, 1e-3]) is None
+    assert pulser.pulses_emitted == 2 and mtj.switched[0] == 1
