@@ -10,6 +10,9 @@ Run ``python benchmarks/bench_stochastic.py [--json out.json] [--quick]``. Not c
    and 10,000 trials in one curve: transactions counted by the mock (program messages), target:
    the same count for both (independent of the number of trials); wall time next to a bare
    pyvisa-py ``*IDN?`` query on the same socket (the cost of one transaction).
+3. The same with ``write_source=pulser`` on ``sim-mtj-pulser`` (81160A writes, fired by the
+   B2912A's trigger output): transactions to both instruments, target: the same for 1,000 and
+   10,000 trials (per amplitude one pulser level and one SMU list).
 """
 
 from __future__ import annotations
@@ -90,12 +93,20 @@ def _calibration_in(folder: str):
             os.environ["LABCTL_CALIBRATION"] = old
 
 
-def bench_curve_tcp(trial_counts: tuple[int, ...], points: int, repeats: int) -> dict:
-    out = {"points": points, "runs": []}
+PULSER_CURVE = {"model": "mtj-neel-brown", "write_source": "pulser", "widths": "1e-8",
+                "amplitude_start": 0.2, "amplitude_stop": 0.35, "reset_amplitude": -250e-6,
+                "read_amplitude": 10e-6, "compliance": 2.2, "refine": 0}
+
+
+def bench_curve_tcp(trial_counts: tuple[int, ...], points: int, repeats: int,
+                    station_name: str = "sim-dw-synapse", extra: dict | None = None) -> dict:
+    out = {"points": points, "station": station_name, "runs": []}
     with tempfile.TemporaryDirectory() as folder, _calibration_in(folder), \
-            Station.load("sim-dw-synapse", sim=True, transport="tcp") as station:
-        mock = station.bench.instruments["smu"]
-        smu = station.instrument("smu")
+            Station.load(station_name, sim=True, transport="tcp") as station:
+        roles = sorted(station.bench.instruments)
+        mocks = [station.bench.instruments[r] for r in roles]
+        drivers = [station.instrument(r) for r in roles]
+        smu = drivers[roles.index("smu")]
         idn = []
         for _ in range(repeats * 20):
             t0 = time.perf_counter()
@@ -104,15 +115,18 @@ def bench_curve_tcp(trial_counts: tuple[int, ...], points: int, repeats: int) ->
         out["bare_query_ms"] = 1e3 * float(np.median(idn))
         for total in trial_counts:
             per_point = total // points
-            before = mock.messages
+            before = sum(m.messages for m in mocks)
             t0 = time.perf_counter()
             proc = build(SwitchingProbability, {"trials": per_point, "adaptive_trials": 0,
-                                                "points": points, "device": "bench"})
+                                                "points": points, "device": "bench",
+                                                **(extra or {})})
             execute(proc, station, out=folder)
             wall = time.perf_counter() - t0
-            smu.ask("*OPC?")  # the last writes have arrived before the count is read
+            for driver in drivers:
+                driver.ask("*OPC?")  # the last writes have arrived before the count is read
             out["runs"].append({"trials": per_point * points,
-                                "transactions": mock.messages - before - 1,
+                                "transactions": sum(m.messages for m in mocks) - before -
+                                len(drivers),
                                 "wall_s": wall, "wall_in_queries": wall * 1e3 /
                                 out["bare_query_ms"]})
     counts = {r["transactions"] for r in out["runs"]}
@@ -128,12 +142,13 @@ def print_table(results: dict) -> None:
           f"{'>= 1e8 /s':>14} {verdict(t['pass'])}")
     print(f"{'  speed-up vs per-trial numpy':34} {t['speedup_vs_per_trial']:>20.0f} x "
           f"{'python loop ' + format(t['python_loop_per_s'], '.3g'):>24} /s")
-    c = results["curve_tcp"]
-    for run in c["runs"]:
-        print(f"{'2 curve over TCP, ' + str(run['trials']) + ' trials':34} "
-              f"{run['transactions']:>15d} trans. {run['wall_s']:>17.2f} s wall "
-              f"{'same for all':>14} {verdict(c['pass'])}")
-    print(f"{'  bare *IDN? on the same socket':34} {c['bare_query_ms']:>19.3f} ms")
+    for label, key in (("2 curve over TCP, ", "curve_tcp"), ("3 pulser curve, ", "pulser_tcp")):
+        c = results[key]
+        for run in c["runs"]:
+            print(f"{label + str(run['trials']) + ' trials':34} "
+                  f"{run['transactions']:>15d} trans. {run['wall_s']:>17.2f} s wall "
+                  f"{'same for all':>14} {verdict(c['pass'])}")
+        print(f"{'  bare *IDN? on the same socket':34} {c['bare_query_ms']:>19.3f} ms")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,8 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         "numpy": np.__version__,
         "trials": bench_trials(10_000, 1_000 if q else 10_000, 2 if q else 5, 200_000),
         "curve_tcp": bench_curve_tcp((1_000, 10_000), 20, 1 if q else 3),
+        "pulser_tcp": bench_curve_tcp((1_000, 10_000), 10, 1 if q else 3, "sim-mtj-pulser",
+                                      PULSER_CURVE),
     }
-    results["all_pass"] = results["trials"]["pass"] and results["curve_tcp"]["pass"]
+    results["all_pass"] = all(results[k]["pass"] for k in ("trials", "curve_tcp",
+                                                            "pulser_tcp"))
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

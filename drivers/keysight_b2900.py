@@ -255,6 +255,18 @@ class B2900Channel(Channel):
         data = data.reshape(n, len(ELEMENTS))
         return {e: data[:, k] for k, e in enumerate(ELEMENTS)}
 
+    def trigger_each_arm(self, pin: int | None) -> None:
+        """Make the following runs emit a trigger on digital I/O pin ``EXT<pin>`` (int 1 to
+        14, set as a trigger output) at the start of every arm cycle, i.e. once per repetition
+        of a :meth:`pulse_list`, at the start of its first pulse; ``None`` stops it. One
+        write."""
+        if pin is None:
+            self.write(":ARM{ch}:TRAN:TOUT 0")
+            return
+        pin = int(strict_range(pin, [1, 14]))
+        self.write(f":SOUR:DIG:EXT{pin}:FUNC TOUT;:ARM{{ch}}:TRAN:TOUT:SIGN EXT{pin};"
+                   ":ARM{ch}:TRAN:TOUT 1")
+
     def shutdown(self) -> None:
         """Safe state of the channel: immediate levels to 0, fixed mode, output off."""
         self.write(":SOUR{ch}:VOLT:MODE FIX;:SOUR{ch}:CURR:MODE FIX;:SOUR{ch}:FUNC:SHAP DC;"

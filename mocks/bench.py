@@ -9,6 +9,8 @@ A bench file (``data/benches/NAME.yaml``)::
       cell: {model: rram, shape: 1, formed: false, params: {}}
     instruments:
       smu: {personality: keithley2450, device: cell, index: 0, options: {}}
+    triggers:                  # optional: hardware trigger lines between instruments
+      - {from: smu, output: ext1, to: pulser, input: ext}
 
 Instruments are keyed by the role a station gives them. Every random draw comes from generators
 spawned from the bench seed, so a bench and seed define the simulated chip exactly. One
@@ -49,6 +51,32 @@ def _import(path: str):
     return getattr(import_module(module), name)
 
 
+def _wire_triggers(top: Section, instruments: dict) -> None:
+    """Connect the bench's ``triggers`` lines: each ``{from: ROLE, output: NAME, to: ROLE,
+    input: NAME}`` wires a trigger output (``TRIGGER_OUTPUTS`` of the source personality) to
+    a trigger input (``TRIGGER_INPUTS`` of the receiving one)."""
+    lines = top.get("triggers", list, [])
+    for k, line in enumerate(lines):
+        where = f"triggers[{k}]"
+        if not isinstance(line, dict) or set(line) != {"from", "output", "to", "input"}:
+            raise top.error("each trigger line is {from: ROLE, output: NAME, to: ROLE, "
+                            "input: NAME}", where)
+        ends = []
+        for role_key, port_key, kind in (("from", "output", "TRIGGER_OUTPUTS"),
+                                         ("to", "input", "TRIGGER_INPUTS")):
+            role, port = str(line[role_key]), str(line[port_key]).lower()
+            if role not in instruments:
+                raise top.error(f"{role_key}: no instrument {role!r} on this bench (roles: "
+                                f"{', '.join(instruments)})", where)
+            ports = getattr(instruments[role], kind, ())
+            if port not in ports:
+                raise top.error(f"{port_key}: {role} has no trigger {port_key} {port!r} "
+                                f"({', '.join(ports) or 'none'})", where)
+            ends.append((instruments[role], port))
+        (source, output), (receiver, _) = ends
+        source.connect_trigger(output, receiver.external_trigger)
+
+
 class Bench:
     """A live simulated bench: devices, personalities, a clock, transports on demand."""
 
@@ -66,7 +94,7 @@ class Bench:
     def load(cls, name_or_path: str | Path, seed: int | None = None) -> Bench:
         path = resolve_file(name_or_path, BENCH_DIR, "bench")
         top = Section(path, "", load_mapping(path))
-        top.allow("name", "description", "seed", "devices", "instruments")
+        top.allow("name", "description", "seed", "devices", "instruments", "triggers")
         name = top.get("name", str, path.stem)
         description = top.get("description", str, "")
         bench_seed = top.get("seed", int, 0)
@@ -137,6 +165,7 @@ class Bench:
                     rng=np.random.default_rng(rngs[role]), **options)
             except (TypeError, ValueError) as exc:
                 raise spec.error(f"bad options: {exc}", "options") from None
+        _wire_triggers(top, instruments)
         return cls(name, description, bench_seed, devices, instruments, clock, str(path))
 
     def role(self, role: str):

@@ -54,7 +54,7 @@ def _keyword_regex(keyword: str) -> str:
     """``VOLTage`` -> regex for ``VOLT`` or ``VOLTAGE``; ``[n]``: optional suffix; ``SOURce2``:
     a required suffix (a second channel)."""
     suffix = ""
-    m = re.fullmatch(r"([A-Za-z*]+)(?:\[(\d)\]|(\d))?", keyword)
+    m = re.fullmatch(r"([A-Za-z*]+)(?:\[(\d)\]|(\d+))?", keyword)
     if not m:
         raise ValueError(f"bad SCPI keyword {keyword!r}")
     word, num, required = m.groups()
@@ -71,7 +71,7 @@ def _keyword_regex(keyword: str) -> str:
 def compile_header(pattern: str) -> re.Pattern:
     """Compile a SCPI header pattern such as ``[:SOURce[1]]:VOLTage[:LEVel][:IMMediate]``."""
     out, i, depth_stack = [], 0, []
-    token = re.compile(r"\[|\]|:[A-Za-z*]+(?:\[\d\]|\d)?")
+    token = re.compile(r"\[|\]|:[A-Za-z*]+(?:\[\d\]|\d+)?")
     while i < len(pattern):
         m = token.match(pattern, i)
         if not m:

@@ -51,12 +51,17 @@ def station_out(station) -> Path:
     return Path(station.bench.name + "-results")
 
 
-@pytest.fixture
-def dw_station(tmp_path, monkeypatch):
+def sim_station(name: str, tmp_path, monkeypatch):
+    """The simulated station ``name``, run from ``tmp_path``; closed after the test."""
     monkeypatch.chdir(tmp_path)
-    station = Station.load("sim-dw-synapse", sim=True)
+    station = Station.load(name, sim=True)
     yield station
     station.close()
+
+
+@pytest.fixture
+def dw_station(tmp_path, monkeypatch):
+    yield from sim_station("sim-dw-synapse", tmp_path, monkeypatch)
 
 
 def test_dw_default_run_recovers_the_hidden_synapse(dw_station, calibration_dir):

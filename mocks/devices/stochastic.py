@@ -31,6 +31,11 @@ channel of Sun (PRB 62, 570 (2000)) adds, for the thermal distribution of initia
 (P(θ0 > θ) = exp(−Δθ²), Butler et al., IEEE Trans. Magn. 48, 4684 (2012)),
 ``P_prec = exp(−(π²Δ/4)·exp(−2(I/I_c0 − 1)·t/τ_D))``, combined with the thermal channel as
 independent (1 − P = (1 − P_th)(1 − P_prec)). Negative currents switch AP → P the same way.
+So the 50 % current is the thermal I_c0[1 − ln(t/(τ0 ln 2))/Δ] (below I_c0) for pulses longer
+than τ0·ln 2, where the thermal channel alone reaches 0.5, and precessional (above I_c0,
+→ I_c0(1 + (τ_D/2t)·ln(π²Δ/(4 ln 2))) as t/τ0 → 0) for shorter ones: with τ0 = 1 ns the
+crossover is at 0.69 ns, shorter than the 1–10 ns of PHYSICS §3.1, because the thermal rate
+reaches 1/τ0 as the barrier vanishes at I_c0.
 Per-device Δ and I_c0 spread (normal, relative std); readout R_P, R_AP = R_P·(1 + TMR) with read
 noise, and a read current disturbs the state through the same physics.
 """
@@ -382,14 +387,40 @@ class TwoStateArray:
         stepped (each step depends on the last)."""
         levels = np.asarray(levels, dtype=float).reshape(-1)
         widths = np.broadcast_to(np.asarray(widths, dtype=float), levels.shape)
-        idx = np.full(levels.shape, device)
-        p01, p10 = self.probabilities(levels, widths, source, idx, limit, series_ohm)
-        u = self.rng.random(levels.size)
+        p01, p10 = self.probabilities(levels, widths, source, np.full(levels.shape, device),
+                                      limit, series_ohm)
+        return self._step_chain(p01, p10, device)
+
+    def run_interleaved(self, first: dict, second: dict, before: np.ndarray,
+                        device: int) -> np.ndarray:
+        """Two sources on one ``device`` (e.g. an SMU and a pulse generator through a bias
+        tee): ``first`` and ``second`` are :meth:`run_sequence` keyword sets (``levels``,
+        ``widths``, ``source``, optional ``limit``, ``series_ohm``); step k of ``second`` is
+        applied just before step ``before[k]`` (non-decreasing) of ``first``. Returns the state
+        after each step of ``first``."""
+        before = np.asarray(before, dtype=np.int64)
+        n1, n2 = np.size(first["levels"]), np.size(second["levels"])
+        # positions in the merged sequence: first's step j after the second's steps before it
+        pos1 = np.arange(n1) + np.searchsorted(before, np.arange(n1), side="right")
+        pos2 = before + np.arange(n2)
+        p01, p10 = np.empty(n1 + n2), np.empty(n1 + n2)
+        for spec, pos in ((first, pos1), (second, pos2)):
+            levels = np.asarray(spec["levels"], dtype=float).reshape(-1)
+            widths = np.broadcast_to(np.asarray(spec["widths"], dtype=float), levels.shape)
+            p01[pos], p10[pos] = self.probabilities(
+                levels, widths, spec["source"], np.full(levels.shape, device),
+                spec.get("limit"), spec.get("series_ohm", 0.0))
+        return self._step_chain(p01, p10, device)[pos1]
+
+    def _step_chain(self, p01: np.ndarray, p10: np.ndarray, device: int) -> np.ndarray:
+        """Step ``device``'s two-state chain through the transition probabilities; the state
+        after each step."""
+        u = self.rng.random(p01.size)
         up = (u < p01).tolist()
         down = (u < p10).tolist()
         s = int(self.switched[device])
-        out = bytearray(levels.size)
-        for k in range(levels.size):
+        out = bytearray(p01.size)
+        for k in range(p01.size):
             s = (up[k] if s == 0 else not down[k]) and 1 or 0
             out[k] = s
         self.switched[device] = s

@@ -19,6 +19,15 @@ time that passes (at most ``MAX_CONTINUOUS`` pulses are simulated per message, a
 runaway runs); ``MAN``/``EXT``/``INT2`` emit ``:TRIG:COUN`` pulses (``:BURS:NCYC`` with burst on)
 on each ``*TRG``. Only the pulse function acts on the device (other shapes are accepted and
 produce no pulses). Hardware output limits (``:VOLT:LIM``) clip the levels when enabled.
+
+External triggering: the rear ``EXT IN`` connector is the trigger input ``ext`` a bench
+``triggers`` entry wires to another instrument's trigger output. A channel armed on it
+(``:ARM:SOUR EXT``, output on) answers each trigger with its ``:TRIG:COUN`` pulses
+(``:BURS:NCYC`` with burst on) starting at the trigger's instant; a trigger that arrives while
+the channel is still busy with the previous one (before ``count × period`` has passed) is
+ignored, as on the instrument, and counted in ``triggers_missed``. Pulses on the wired device
+are handed back to the triggering instrument when it drives the same device (so both sources
+act in time order), otherwise applied here.
 """
 
 from __future__ import annotations
@@ -79,6 +88,9 @@ class Keysight81160APersonality(ScpiPersonality):
         self.idn = f"Agilent Technologies,81160A,{serial},3.0.1.0-3.9"
         self.device, self.device_index, self.wired = device, int(device_index), int(channel)
         self.pulses_emitted = 0
+        self.triggers_received = 0
+        self.triggers_missed = 0
+        self._busy_until = {1: -np.inf, 2: -np.inf}
         self._t_bias = self.clock.now
         self.ch = {}
         self.reset()
@@ -98,21 +110,70 @@ class Keysight81160APersonality(ScpiPersonality):
         scale = 1.0 if chan.load >= HIGH_Z else (chan.load + SOURCE_OHM) / chan.load
         return low * scale, high * scale
 
-    def _emit(self, chan: _Channel, count: int) -> None:
-        """``count`` pulses (width at high, the rest of the period at low) on the device."""
-        self.pulses_emitted += count
-        if self.device is None or count <= 0 or chan.shape != "PULS":
-            return
+    def _train(self, chan: _Channel, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Levels (open-circuit V) and durations of ``count`` pulses (width at high, the rest
+        of the period at low; the low steps left out when the low level is 0 V)."""
         low, high = self._levels(chan)
         width = min(chan.width if chan.hold == "WIDT" else chan.period * chan.dcycle / 100,
                     chan.period)
         if low == 0.0:
-            levels, widths = np.full(count, high), np.full(count, width)
-        else:
-            levels = np.tile([high, low], count)
-            widths = np.tile([width, chan.period - width], count)
+            return np.full(count, high), np.full(count, width)
+        return np.tile([high, low], count), np.tile([width, chan.period - width], count)
+
+    def _emit(self, chan: _Channel, count: int) -> None:
+        """``count`` pulses on the device."""
+        self.pulses_emitted += count
+        if self.device is None or count <= 0 or chan.shape != "PULS":
+            return
+        levels, widths = self._train(chan, count)
         self.device.run_sequence(levels, widths, "voltage", self.device_index,
                                  series_ohm=SOURCE_OHM)
+
+    TRIGGER_INPUTS = ("ext",)
+
+    def external_trigger(self, times, device=None, index: int = 0) -> dict | None:
+        """Trigger edges on ``EXT IN`` at virtual ``times`` (s, increasing) from an instrument
+        driving ``device`` (element ``index``). Returns the wired channel's pulses for that
+        device as :meth:`~mocks.devices.stochastic.TwoStateArray.run_interleaved` keywords plus
+        ``trigger`` (the trigger each step answers), or None when it has none for it."""
+        times = np.asarray(times, dtype=float)
+        with self.lock:
+            self.triggers_received += times.size
+            out = None
+            for c, chan in self.ch.items():
+                if not chan.output or chan.arm != "EXT" or not times.size:
+                    continue
+                count = chan.burst_ncycles if chan.burst else chan.trigger_count
+                accepted = self._accepted(c, times, count * chan.period)
+                self.triggers_missed += times.size - accepted.size
+                if c != self.wired or self.device is None:
+                    self.pulses_emitted += count * accepted.size
+                elif self.device is device and self.device_index == index and \
+                        chan.shape == "PULS":
+                    self.pulses_emitted += count * accepted.size
+                    levels, widths = self._train(chan, count)
+                    steps = levels.size
+                    out = {"levels": np.tile(levels, accepted.size),
+                           "widths": np.tile(widths, accepted.size), "source": "voltage",
+                           "series_ohm": SOURCE_OHM, "trigger": np.repeat(accepted, steps)}
+                else:
+                    self._emit(chan, count * accepted.size)
+            return out
+
+    def _accepted(self, c: int, times: np.ndarray, busy: float) -> np.ndarray:
+        """Indices of the triggers channel ``c`` answers: those arriving once the previous
+        answered one's ``busy`` time has passed."""
+        if times[0] >= self._busy_until[c] and (times.size == 1 or np.diff(times).min() >= busy):
+            keep = np.arange(times.size)  # evenly spaced enough: all answered (the usual case)
+        else:
+            keep, free = [], self._busy_until[c]
+            for k, t in enumerate(times.tolist()):
+                if t >= free:
+                    keep.append(k)
+                    free = t + busy
+            keep = np.array(keep, dtype=np.int64)
+        self._busy_until[c] = times[keep[-1]] + busy if keep.size else self._busy_until[c]
+        return keep
 
     def catch_up(self) -> None:
         """Continuous pulsing for the virtual time since the last message."""

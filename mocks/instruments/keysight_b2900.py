@@ -22,6 +22,15 @@ What is modelled, per channel (``c`` = 1, 2 on the two-channel B2902A/B2912A):
   point was in compliance, other status bits are not modelled), ASCII format.
 - Output on/off (``:OUTP:ON:AUTO``, on by default, switches it on at ``:INIT``), off mode.
   While the output is on, the device is biased at the base level for the virtual time that passes.
+- Trigger outputs: ``:ARM[c][:TRANsient]:TOUTput[:STATe]`` (one trigger at the start of each arm
+  cycle, when the arm layer hands over to the trigger layer) and ``:TRIGger[c][:TRANsient]:
+  TOUTput[:STATe]`` (one at every transient device action, i.e. every point), each on the pin
+  chosen by ``...:TOUTput:SIGNal EXT1..EXT14``, emitted only if that digital I/O pin is a
+  trigger output (``[:SOURce]:DIGital:EXTernal<n>:FUNCtion TOUT``; DIO after ``*RST``), at the
+  start of the point's pulse. A bench ``triggers`` entry wires a pin to another instrument's
+  trigger input (:meth:`connect_trigger`); an instrument that drives the same device returns
+  its pulses, which are then applied to the device at those instants, between the SMU's own
+  steps.
 
 The device wired to ``channel`` (option, default 1) is a two-state stochastic device array
 (:mod:`mocks.devices.stochastic`); the other channel is open.
@@ -45,6 +54,9 @@ ELEMENTS = {"VOLTage": "VOLT", "CURRent": "CURR", "RESistance": "RES", "TIME": "
             "STATus": "STAT", "SOURce": "SOUR"}
 STAT_COMPLIANCE = 8
 OPEN_OHM = 1e15
+TRIGGER_PINS = tuple(f"EXT{n}" for n in range(1, 15))
+PIN_FUNCTIONS = {"DIO": "DIO", "DINPut": "DINP", "HVOLtage": "HVOL", "TINPut": "TINP",
+                 "TOUTput": "TOUT"}
 
 
 def fmt(x: float) -> str:
@@ -56,6 +68,13 @@ def _in(x: float, lo: float, hi: float) -> float:
     if not lo <= x <= hi:
         raise ScpiError(-222, f"{x:g} not in [{lo:g}, {hi:g}]")
     return x
+
+
+def _joined(pulses: list[dict]) -> dict:
+    """The one pulse train that instruments triggered by the SMU return for its device."""
+    if len(pulses) == 1:
+        return pulses[0]
+    raise ScpiError(-221, "two trigger outputs drive instruments on the same device at once")
 
 
 def _channel_list(args: list[str], channels: int) -> list[int]:
@@ -100,6 +119,8 @@ class _Channel:
         self.counts = {"trig": 1, "arm": 1}
         self.trig_source = "AINT"
         self.trig_timer = 1e-4
+        self.tout = {"arm": False, "trig": False}  # trigger output states
+        self.tout_signal = {"arm": "EXT1", "trig": "EXT1"}
         self.acq_delay = 0.0
         self.data = np.empty((0, 6))  # rows: VOLT CURR RES TIME STAT SOUR
         self.trace = np.empty((0, 6))
@@ -132,6 +153,8 @@ class KeysightB2900Personality(ScpiPersonality):
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.line_frequency = float(line_frequency)
         self.elements = ["VOLT", "CURR", "RES", "TIME", "STAT", "SOUR"]
+        self.trigger_lines: dict[str, object] = {}  # pin -> receiver(times, device, index)
+        self.pin_function = dict.fromkeys(TRIGGER_PINS, "DIO")
         self._t_bias = self.clock.now
         self.ch: dict[int, _Channel] = {}
         self.reset()
@@ -148,12 +171,45 @@ class KeysightB2900Personality(ScpiPersonality):
         self.command(":MEASure", self._measure(None))
         self.command(":FORMat:ELEMents:SENSe[1]", self._format_elements)
         self.command(":FORMat[:DATA]", self._format_data)
+        for n in range(1, 15):
+            self.command(f"[:SOURce]:DIGital:EXTernal{n}:FUNCtion", self._pin_function(n))
+
+    TRIGGER_OUTPUTS = tuple(pin.lower() for pin in TRIGGER_PINS)
+
+    def connect_trigger(self, output: str, receiver) -> None:
+        """Wire the digital I/O pin ``output`` (``ext1`` … ``ext14``) to ``receiver(times,
+        device, index)``, another instrument's trigger input (see the module docstring)."""
+        self.trigger_lines[output.upper()] = receiver
+
+    def _pin_function(self, n: int):
+        def handler(args, query):
+            if query:
+                return self.pin_function[f"EXT{n}"]
+            self.need(args, 1)
+            self.pin_function[f"EXT{n}"] = parse_choice(args[0], PIN_FUNCTIONS)
+            return None
+        return handler
+
+    def _trigger_points(self, chan: _Channel, points: int) -> tuple[np.ndarray, list]:
+        """Points whose start emits a trigger on a wired trigger-output pin, and the receivers
+        of each such trigger."""
+        fired = np.zeros(points, dtype=bool)
+        receivers = []
+        for layer, every in (("arm", chan.counts["trig"]), ("trig", 1)):
+            pin = chan.tout_signal[layer]
+            if chan.tout[layer] and self.pin_function[pin] == "TOUT" and \
+                    pin in self.trigger_lines:
+                fired[::every] = True
+                if self.trigger_lines[pin] not in receivers:
+                    receivers.append(self.trigger_lines[pin])
+        return np.flatnonzero(fired), receivers
 
     # ================================================================ state
     def reset(self) -> None:
         self.catch_up()
         self.ch = {c: _Channel() for c in range(1, self.n_channels + 1)}
         self.elements = ["VOLT", "CURR", "RES", "TIME", "STAT", "SOUR"]
+        self.pin_function = dict.fromkeys(TRIGGER_PINS, "DIO")
 
     def catch_up(self) -> None:
         """Bias the device at the base level for the virtual time since the last message."""
@@ -245,18 +301,34 @@ class KeysightB2900Personality(ScpiPersonality):
             step = max(step, chan.trig_timer)
         base = chan.level[f]
         states = None
-        if c == self.wired and self.device is not None:
-            if pulsed and base != 0.0:  # base level between pulses, then the pulse
+        start = self.clock.now
+        fired, receivers = self._trigger_points(chan, points)
+        wired = c == self.wired and self.device is not None
+        # each trigger leaves at the start of its point's pulse (the point's start when DC)
+        times = start + step * fired + (step - on_time if pulsed else 0.0)
+        extra = [receiver(times, self.device if wired else None, self.device_index)
+                 for receiver in receivers]
+        if wired:
+            with_base = pulsed and base != 0.0  # base level between pulses, then the pulse
+            if with_base:
                 seq = np.empty(2 * points)
                 seq[0::2], seq[1::2] = base, levels
                 widths = np.empty(2 * points)
                 widths[0::2], widths[1::2] = step - on_time, on_time
-                states = self._run_device(chan, seq, widths)[1::2]
             else:
                 # a pulse holds its level for the width; a DC point for the whole point
-                states = self._run_device(chan, levels,
-                                          np.full(points, on_time if pulsed else step))
-        start = self.clock.now
+                seq, widths = levels, np.full(points, on_time if pulsed else step)
+            own = {"levels": seq, "widths": widths, "source": self._source_kind(chan),
+                   "limit": self._limit(chan)}
+            pulses = [p for p in extra if p is not None]
+            if pulses:
+                pulse = _joined(pulses)
+                before = (2 * fired + 1 if with_base else fired)[pulse["trigger"]]
+                states = self.device.run_interleaved(own, pulse, before, self.device_index)
+            else:
+                states = self.device.run_sequence(seq, widths, own["source"], self.device_index,
+                                                  limit=own["limit"])
+            states = states[1::2] if with_base else states
         rows = self._readings(chan, c, levels, states)
         rows[:, 3] = start + step * np.arange(1, points + 1) - (step - on_time) \
             if pulsed else start + step * np.arange(1, points + 1)
@@ -400,6 +472,14 @@ class KeysightB2900Personality(ScpiPersonality):
                     lambda s, key=key: s.counts[key],
                     lambda s, x, key=key: s.counts.__setitem__(key, int(x)), 1, MAX_POINTS,
                     show=lambda x: str(int(x))))
+        for layer, key in ((trig, "trig"), (arm, "arm")):
+            cmd(f"{layer}[:TRANsient]:TOUTput[:STATe]", setting(
+                lambda s, key=key: "1" if s.tout[key] else "0",
+                lambda s, a, key=key: s.tout.__setitem__(key, parse_bool(a))))
+            cmd(f"{layer}[:TRANsient]:TOUTput:SIGNal", setting(
+                lambda s, key=key: s.tout_signal[key],
+                lambda s, a, key=key: s.tout_signal.__setitem__(
+                    key, parse_choice(a, {p: p for p in TRIGGER_PINS}))))
         for node in ("[:ALL]", ":TRANsient", ":ACQuire"):
             cmd(f"{trig}{node}:SOURce", setting(
                 lambda s: s.trig_source,
