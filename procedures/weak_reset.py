@@ -262,6 +262,8 @@ class WeakReset(ArrayProcedure):
     DISPLAYS = ("n_pulses", "reset_amplitude", "reset_width", "rows", "cols")
     LIMITED = {"v_read": "voltage", "set_amplitude": "voltage", "reset_amplitude": "voltage",
                "set_width": "pulse_width", "reset_width": "pulse_width"}
+    PULSES = ((("set_amplitude",), ("set_width",)), (("reset_amplitude",), ("reset_width",)))
+    READS_AFTER_PULSES = True
 
     set_amplitude = FloatParameter("SET amplitude", units="V", default=1.5, minimum=0,
                                    maximum=20)
@@ -322,7 +324,8 @@ class WeakReset(ArrayProcedure):
                 break
             k = min(int(self.chunk_pulses), total - done)
             currents = array.pulse_train(sel, np.full(k, self.reset_amplitude),
-                                         self.reset_width, bias, vread=v)
+                                         self.reset_width, bias, vread=v,
+                                         read_bias=self.read_bias_scheme())
             r = self._resistance(currents, k)
             reads.append(r)
             if not self._emit_rows(done + 1, r, ref):

@@ -93,6 +93,8 @@ class WriteVerify(ArrayProcedure):
     LIMITED = {"v_read": "voltage", "v_set_start": "voltage", "v_set_max": "voltage",
                "v_reset_start": "voltage", "v_reset_max": "voltage",
                "width_start": "pulse_width", "width_max": "pulse_width"}
+    PULSES = ((("v_set_start", "v_set_max", "v_reset_start", "v_reset_max"),
+               ("width_start", "width_max")),)
 
     target = Parameter("Target map (random | uniform:G | file)", default="random")
     target_seed = IntegerParameter("Target seed", default=1, minimum=0, maximum=2**31 - 1)

@@ -358,7 +358,9 @@ def test_retention_abort_while_waiting(station, tmp_path):
 @pytest.mark.parametrize("name, params, message", [
     ("conductance-update", {"set_amplitude": 5.0},
      "set_amplitude = 5 V exceeds the chip's voltage limit 4 V"),
-    ("conductance-update", {"set_width": 1e-8}, "set_width = 1e-08 s outside"),
+    ("conductance-update", {"set_width": 1e-8},
+     "set_width = 1e-08 s, pulse_bias = float, read_bias = ground: array pulse: pulse width "
+     "= 1e-08 s outside the controller's range"),
     ("conductance-update", {"reset_amplitude": -0.0}, "reset_amplitude must be negative"),
     ("endurance", {"reset_width": 0.05}, "reset_width = 0.05 s exceeds the chip's pulse_width"),
     ("endurance", {"rows": "40"}, "rows = '40': index 40 outside 0..31"),
