@@ -148,6 +148,11 @@ class ArrayProcedure(StationProcedure):
                 problems.append(f"{label}: {exc}")
         return problems
 
+    def reads_after_pulses(self, array: ArrayController) -> bool:
+        """Whether the run reads after its pulses within one operation on ``array``
+        (:attr:`READS_AFTER_PULSES`)."""
+        return self.READS_AFTER_PULSES
+
     def planned_ops(self, array: ArrayController) -> list[tuple[str, Operation]]:
         """The kinds of operation this run will ask of ``array``, at the extremes of its
         parameters, each with a label naming those parameters: a read of the selection at
@@ -157,7 +162,7 @@ class ArrayProcedure(StationProcedure):
         ops: list[tuple[str, Operation]] = [
             (f"v_read = {self.v_read:g} V, read_bias = {read_bias}",
              Read(sel, self.v_read, read_bias))]
-        vread = self.v_read if self.READS_AFTER_PULSES else None
+        vread = self.v_read if self.reads_after_pulses(array) else None
         for amplitudes, widths in self.PULSES:
             for a_name in amplitudes:
                 amplitude = getattr(self, a_name)

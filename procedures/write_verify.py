@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from pymeasure.experiment import FloatParameter, IntegerParameter, Parameter
 
+from labctl.array import Selection
 from labctl.errors import ConfigError
 from procedures.array_base import ArrayProcedure
 
@@ -142,6 +143,10 @@ class WriteVerify(ArrayProcedure):
             problems.append("width_max must be at least width_start")
         return problems
 
+    def reads_after_pulses(self, array) -> bool:
+        """Without a whole-array read each device is read right after its pulse."""
+        return not array.capabilities.whole_array_read
+
     def check_array(self, array) -> list[str]:
         problems = super().check_array(array)
         try:
@@ -172,8 +177,16 @@ class WriteVerify(ArrayProcedure):
         last_g = np.full(n, np.nan)
         idle = np.zeros(n, dtype=np.int64)  # consecutive do-nothing pulses at full drive
 
+        # With a whole-array read every iteration is pulses then one read of everything; without
+        # one, each pulsed device is read right after its pulse (pulse-then-read, one operation)
+        # and everything is read again only when no device is left to pulse, to catch the
+        # devices their neighbours' pulses disturbed.
+        whole = array.capabilities.whole_array_read
+        vread = None if whole else self.v_read
         g = self._read(sel, read_bias)
-        for iteration in range(self.max_pulses + 1):
+        verified = True  # g is a read of every device since the last pulse
+        iteration = 0
+        while True:  # ends: every pulse uses a device's budget, and no budget is endless
             err = (g - goal) / goal
             ok = np.abs(err) <= tol
             pending = status != _SKIPPED
@@ -189,8 +202,12 @@ class WriteVerify(ArrayProcedure):
             active = status == _ACTIVE
             n_done = int(np.count_nonzero(status != _ACTIVE))
             self.emit("progress", 100.0 * n_done / max(n, 1))
-            if not active.any() or iteration == self.max_pulses:
-                break
+            if not active.any():
+                if verified:
+                    break
+                g, verified = self._read(sel, read_bias), True
+                last_dir[:] = 0  # the verify read is not a new pulse's result
+                continue
             if self.should_stop():
                 log.warning("write-verify stopped at iteration %d", iteration)
                 break
@@ -200,13 +217,17 @@ class WriteVerify(ArrayProcedure):
             status[active & (idle >= self.stuck_after)] = _STUCK
             active = status == _ACTIVE
             if not active.any():
-                break
+                continue
             amplitude = np.where(direction > 0, amp_set, amp_reset)
-            self._pulse(rows, cols, active, amplitude, width, bias)
+            last_g = np.where(active, g, np.nan)
+            after = self._pulse(rows, cols, active, amplitude, width, bias, vread, read_bias)
             pulses[active] += 1
             last_dir = np.where(active, direction, 0).astype(np.int8)
-            last_g = np.where(active, g, np.nan)
-            g = self._read(sel, read_bias)
+            iteration += 1
+            if whole:
+                g, verified = self._read(sel, read_bias), True
+            else:
+                g[active], verified = after, False
 
         err = (g - goal) / goal
         judged = (status != _SKIPPED) & (status != _STUCK)  # by the last verify read
@@ -246,15 +267,24 @@ class WriteVerify(ArrayProcedure):
         idle[full] += 1
         idle[active & ~full] = 0
 
-    def _pulse(self, rows, cols, active, amplitude, width, bias) -> None:
-        """One pulse on every active device, one controller batch (one op per width)."""
-        from labctl.array import Selection
-
+    def _pulse(self, rows, cols, active, amplitude, width, bias, vread, read_bias):
+        """One pulse on every active device, one controller batch (one op per width); with
+        ``vread``, each device read after its pulse: the conductances (S) of the active devices,
+        in their order."""
         idx = np.flatnonzero(active)
+        groups = []
         with self.array.batch():
             for w in np.unique(width[idx]):
                 k = idx[width[idx] == w]
-                self.array.pulse(Selection.cells(rows[k], cols[k]), amplitude[k], float(w), bias)
+                groups.append((k, self.array.pulse(Selection.cells(rows[k], cols[k]),
+                                                   amplitude[k], float(w), bias, vread,
+                                                   read_bias)))
+        if vread is None:
+            return None
+        g = np.empty(rows.size)
+        for k, pending in groups:
+            g[k] = np.asarray(pending.result(), float).reshape(-1) / vread
+        return g[idx]
 
     def _read(self, sel, bias) -> np.ndarray:
         current = np.asarray(self.array.read(sel, self.v_read, bias), float)

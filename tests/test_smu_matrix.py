@@ -10,7 +10,7 @@ import pytest
 from drivers.keithley2450 import Keithley2450
 from drivers.keysight_b2200 import KeysightB2200
 from drivers.smu_matrix import MIN_SWEEP_DELAY_S, SmuMatrixArray
-from labctl.array import Selection
+from labctl.array import Pulse, Selection
 from labctl.errors import LimitError
 from labctl.safety import Limits
 from labctl.station import Station
@@ -580,6 +580,16 @@ def test_ground_ramp_stops_at_the_step_above_the_stop_current():
     assert b.xbar.devices.resistance[1, 1] == r_stop
     with pytest.raises(LimitError, match="needs vread"):
         b.array.ramp(1, 1, 0.5, 1.0, 0.1, 0.003, bias="ground")
+
+
+def test_smu_matrix_refuses_ground_reads_without_a_read_supply():
+    b = build()  # no read supply cabled
+    before = counts(b)
+    with pytest.raises(LimitError, match="read supply"):
+        b.array.validate([Pulse(Selection.one(0, 0), 1.0, 0.005, "float", 0.2, "ground")])
+    assert b.array.validate([Pulse(Selection.one(0, 0), 1.0, 0.005, "ground", 0.2,
+                                   "float")])
+    assert counts(b) == before
 
 
 # ====================================================================== through the station
