@@ -43,9 +43,10 @@ its part of the route changes):
 - Pulse: per device one matrix write and one 2450 list sweep
   (:meth:`~drivers.keithley2450.Keithley2450.sweep_voltage_list`: configuring write, ``*OPC?``,
   ``:TRAC:DATA?``). A pulse-then-read with pulse and read both under ``"float"`` is the one
-  sweep ``[amplitude, vread]``; with the read under ``"ground"`` (``read_bias``) the read
-  follows on the sense route (matrix write, output on, query); a float read after a ground
-  pulse follows on the drive route.
+  sweep ``[amplitude, vread]``; with the read under another scheme (``read_bias``) every
+  selected device is pulsed first, then every one read (a ``"ground"`` read on the sense route:
+  a matrix write and a query per device), so the matrix leaves and enters Ground Mode once per
+  operation, not per device.
   The sweep's source delay is ``width − t_int`` (t_int = ``read_nplc``/line frequency): the SMU
   holds each level for the delay plus its measurement, so the pulse lasts ``width`` (plus the
   2450's per-point overhead). The 2450 takes 0 or 50 µs..10 ks as list-sweep delay (2450
@@ -305,6 +306,12 @@ class SmuMatrixArray(ArrayController):
     def _pulse(self, op: Pulse):
         cells = self._cells(op.sel)
         amps = np.broadcast_to(np.asarray(op.amplitude, dtype=float), (len(cells),))
+        if op.vread is not None and op.read_bias != op.bias:
+            # every pulse, then every read: the matrix changes mode twice, not per device
+            for k, (r, c) in enumerate(cells):
+                self._pulse_device(r, c, amps[k:k + 1], op.width, op.bias, None, None)
+            out = np.array([self._read_device(r, c, op.vread, op.read_bias) for r, c in cells])
+            return self._shaped(out, op.sel)
         out = np.empty(len(cells))
         for k, (r, c) in enumerate(cells):
             out[k] = self._pulse_device(r, c, amps[k:k + 1], op.width, op.bias, op.vread,
