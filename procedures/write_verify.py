@@ -1,8 +1,11 @@
 """Write-verify: program memristor conductances to a target map within a tolerance.
 
-Each iteration reads the selected devices (one whole-array read where the controller has one)
-and gives every device that is out of tolerance one pulse, all pulses of the iteration in one
-controller batch:
+Each iteration gives every device that is out of tolerance one pulse, all pulses of the
+iteration in one controller batch, and reads them: with a whole-array read, one read of every
+selected device after the pulses; without one (SMU + matrix), each pulsed device is read right
+after its pulse within the same operation (pulse-then-read, under ``read_bias``), and every
+selected device is read again only when none is left to pulse, to catch the ones that their
+neighbours' pulses disturbed:
 
 - **polarity from the target**: SET (positive) if the conductance is below the target, RESET
   (negative) if above;
@@ -15,7 +18,13 @@ controller batch:
   the conductance by less than ``stuck_change`` (relative) mark the device stuck; it is
   reported and skipped;
 - **a pulse budget**: at most ``max_pulses`` pulses per device; the run always ends — every
-  iteration pulses each active device once, so there are at most ``max_pulses`` iterations.
+  iteration spends one pulse of each device it pulses, and a verify read with no device left to
+  pulse ends the run unless it re-activates a device that has budget left.
+
+Pulses long enough to saturate (an SMU's list-sweep points, ≥ 2 ms, on the simulated
+VirtualArC device) carry a device to the level r(V) of their amplitude whatever the width:
+the amplitude steps then walk the level onto the target where a level exists within tolerance;
+conductances between the SET and RESET levels are out of their reach (see README).
 
 A device already programmed can be pushed out of tolerance by its neighbours' pulses
 (half-select disturb); the next verify read sees it and it is programmed again, within its
