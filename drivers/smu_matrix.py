@@ -35,12 +35,13 @@ Bias schemes (what one SMU can do):
 Operations and their transactions (one mainframe; with two, a mainframe is written only when
 its part of the route changes):
 
-- Read: per device one matrix write (``:ROUT:OPEN:CARD 0;:ROUT:CLOS (@0AARR,0BBCC)``, one program
-  message) and one SMU query (:meth:`~drivers.keithley2450.Keithley2450.step_and_measure`:
-  level, ``:READ?`` and the compliance flag in one message), plus one write (level 0 V, output
+- Read: per device one matrix query (``:ROUT:OPEN:CARD 0;:ROUT:CLOS (@0AARR,0BBCC);*OPC?``,
+  one program message that returns once the relays have switched) and one SMU query
+  (:meth:`~drivers.keithley2450.Keithley2450.step_and_measure`: level, ``:READ?`` and the
+  compliance flag in one message), plus one write (level 0 V, output
   on) if a sweep left the output off. A whole-array read is rows x cols device reads
   (``whole_array_read`` False). With a read supply the read voltage is the supply's.
-- Pulse: per device one matrix write and one 2450 list sweep
+- Pulse: per device one matrix query and one 2450 list sweep
   (:meth:`~drivers.keithley2450.Keithley2450.sweep_voltage_list`: configuring write, ``*OPC?``,
   ``:TRAC:DATA?``). A pulse-then-read with pulse and read both under ``"float"`` is the one
   sweep ``[amplitude, vread]``; with the read under another scheme (``read_bias``) every
@@ -426,11 +427,11 @@ class SmuMatrixArray(ArrayController):
             self._set_ground(frame, ground)
             pairs = wanted[id(frame)]
             if self._routed[id(frame)] != pairs:
-                frame.cards[CARD].route(pairs)
+                # the SMU is another connection: wait (*OPC? in the same message) until the
+                # relays have switched before it sources or measures (without this, over TCP
+                # the SMU can measure first)
+                frame.cards[CARD].route(pairs, wait=True)
                 self._routed[id(frame)] = pairs
-                # the SMU is another connection: wait until the relays have switched before
-                # it sources or measures (without this, over TCP the SMU can measure first)
-                frame.ask("*OPC?")
 
 
 def _count(n, what: str) -> int:
