@@ -66,7 +66,9 @@ def check_write_verify(station, frame, rows) -> float:
     pulses = load_pulses(frame.attrs["results_file"])
     assert len(pulses) == frame["Pulses"].sum()
     assert station.instrument("array").pulse_log.sink is None  # detached after the run
-    return float(np.mean(status[status != "stuck"] == "converged"))
+    # the share of the programmable devices, counting a formed device that a run marks stuck
+    # (its target beyond its reach at the largest amplitude and width) as not programmed
+    return float(np.mean(status[~unformed] == "converged"))
 
 
 @pytest.mark.parametrize("name", BACKENDS[:2])
