@@ -15,8 +15,10 @@ neighbours' pulses disturbed:
   width up to ``width_max``; an overshoot (the error changed sign) lowers the amplitude by
   ``v_step`` and halves the width (not below the starting values' floor ``width_min``);
 - **stuck devices**: ``stuck_after`` consecutive pulses at full amplitude and width that change
-  the conductance by less than ``stuck_change`` (relative) mark the device stuck; it is
-  reported and skipped;
+  the conductance by less than ``stuck_change`` (relative) mark the device stuck — or *out of
+  reach* if it did switch during the run (by more than ``stuck_change`` from its first read):
+  the target lies beyond what the largest amplitude and width reach on it; either is reported
+  and skipped;
 - **a pulse budget**: at most ``max_pulses`` pulses per device; the run always ends — every
   iteration spends one pulse of each device it pulses, and a verify read with no device left to
   pulse ends the run unless it re-activates a device that has budget left.
@@ -51,8 +53,8 @@ from procedures.array_base import ArrayProcedure
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("converged", "stuck", "budget", "skipped")
-_CONVERGED, _STUCK, _BUDGET, _SKIPPED = range(4)
+STATUSES = ("converged", "stuck", "budget", "skipped", "out of reach")
+_CONVERGED, _STUCK, _BUDGET, _SKIPPED, _OUT_OF_REACH = range(5)
 _ACTIVE = -1
 
 
@@ -192,14 +194,14 @@ class WriteVerify(ArrayProcedure):
         # devices their neighbours' pulses disturbed.
         whole = array.capabilities.whole_array_read
         vread = None if whole else self.v_read
-        g = self._read(sel, read_bias)
+        g = g_first = self._read(sel, read_bias)
         verified = True  # g is a read of every device since the last pulse
         iteration = 0
         while True:  # ends: every pulse uses a device's budget, and no budget is endless
             err = (g - goal) / goal
             ok = np.abs(err) <= tol
             pending = status != _SKIPPED
-            in_play = pending & (status != _STUCK)
+            in_play = pending & (status != _STUCK) & (status != _OUT_OF_REACH)
             # a device is settled when in tolerance; one out of tolerance is re-activated
             # (disturbed by its neighbours) while it has budget left
             status[in_play & ok] = _CONVERGED
@@ -223,7 +225,9 @@ class WriteVerify(ArrayProcedure):
             direction = np.where(err < 0, 1, -1).astype(np.int8)  # below target: SET
             self._adapt(active, direction, last_dir, change, amp_set, amp_reset, width,
                         grid_width_min, idle)
-            status[active & (idle >= self.stuck_after)] = _STUCK
+            done = active & (idle >= self.stuck_after)
+            moved = np.abs(g - g_first) > self.stuck_change / 100.0 * np.abs(g_first)
+            status[done] = np.where(moved[done], _OUT_OF_REACH, _STUCK)
             active = status == _ACTIVE
             if not active.any():
                 continue
@@ -239,7 +243,8 @@ class WriteVerify(ArrayProcedure):
                 g[active], verified = after, False
 
         err = (g - goal) / goal
-        judged = (status != _SKIPPED) & (status != _STUCK)  # by the last verify read
+        # by the last verify read; stuck, out of reach and skipped devices keep their status
+        judged = (status == _CONVERGED) | (status == _BUDGET) | (status == _ACTIVE)
         status[judged] = np.where(np.abs(err[judged]) <= tol, _CONVERGED, _BUDGET)
         self.device_status, self.final, self.goal = status, g, goal
         self._store(rows, cols, target_map, g, err, pulses, status, read_bias)
@@ -331,7 +336,7 @@ class WriteVerify(ArrayProcedure):
         if self.device_status is None:
             return "not run"
         c = self.counts()
-        programmable = c["converged"] + c["budget"]
+        programmable = c["converged"] + c["budget"] + c["out of reach"]
         share = 100.0 * c["converged"] / programmable if programmable else 0.0
         stuck = [(int(r), int(cc)) for (r, cc), s in zip(zip(*self.devices(), strict=True),
                                                            self.device_status, strict=True)
@@ -340,4 +345,5 @@ class WriteVerify(ArrayProcedure):
                                                                      else "")
         return (f"{c['converged']} of {programmable} programmable devices within "
                 f"{self.tolerance:g} % ({share:.1f} %); {c['stuck']} stuck"
-                + (f": {named}" if stuck else "") + f"; {c['budget']} out of budget")
+                + (f": {named}" if stuck else "") + f"; {c['budget']} out of budget; "
+                f"{c['out of reach']} with the target out of reach")

@@ -57,7 +57,7 @@ def check_write_verify(station, frame, rows) -> float:
     unformed = ~xbar.devices.formed[rows]
     status = frame.pivot(index="Row", columns="Column", values="Status").to_numpy()
     assert unformed.any(), "the bench should have a few unformable devices"
-    assert np.all(status[unformed] == "stuck"), "unformed devices must be named stuck"
+    assert np.array_equal(status == "stuck", unformed), "the unformed devices, named stuck"
     # the final map agrees with the devices themselves (no reporting artefact)
     g_true = xbar.conductance[rows]
     target = frame.pivot(index="Row", columns="Column", values="Target (S)").to_numpy()
@@ -66,8 +66,8 @@ def check_write_verify(station, frame, rows) -> float:
     pulses = load_pulses(frame.attrs["results_file"])
     assert len(pulses) == frame["Pulses"].sum()
     assert station.instrument("array").pulse_log.sink is None  # detached after the run
-    # the share of the programmable devices, counting a formed device that a run marks stuck
-    # (its target beyond its reach at the largest amplitude and width) as not programmed
+    # the share of the programmable devices (a formed device whose target is out of its reach
+    # at the largest amplitude and width counts as not programmed)
     return float(np.mean(status[~unformed] == "converged"))
 
 
