@@ -194,7 +194,8 @@ class WriteVerify(ArrayProcedure):
         # devices their neighbours' pulses disturbed.
         whole = array.capabilities.whole_array_read
         vread = None if whole else self.v_read
-        g = g_first = self._read(sel, read_bias)
+        g = self._read(sel, read_bias)
+        g_first = g.copy()  # g is updated in place
         verified = True  # g is a read of every device since the last pulse
         iteration = 0
         while True:  # ends: every pulse uses a device's budget, and no budget is endless
