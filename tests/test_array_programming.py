@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import labctl
+from labctl import runner
 from labctl.arrayfile import load_maps, load_pulses
 from labctl.errors import ConfigError
 from labctl.station import Station
@@ -150,3 +151,18 @@ def test_array_form_forms_virgin_devices_and_lists_the_rest(tmp_path):
         p = xbar.devices.params
         assert abs(v.median() - p.v_form_mean) < 3 * p.v_form_std
         assert (xbar.devices.state[rows, cols] == 0).all(), "no device broke down"
+
+
+def test_write_verify_tells_a_target_out_of_reach_from_a_stuck_device(tmp_path):
+    """5e-4 S (2 kΩ) lies beyond the SET floor at the largest amplitude (a0_n − a1_n·1.6 V
+    ≈ 4.2 kΩ): the device switches toward it, then stops moving at full drive."""
+    target = np.full((32, 32), np.nan)
+    target[0, :3] = [1.2e-4, 5e-4, 1.6e-4]
+    np.save(tmp_path / "target.npy", target)
+    with Station.load("sim-crossbar-arc2", sim=True) as station:
+        proc = runner.build("write-verify", {"rows": "0", "cols": "0-2",
+                                             "target": str(tmp_path / "target.npy")})
+        results = runner.execute(proc, station, tmp_path)
+    assert list(results.data["Status"]) == ["converged", "out of reach", "converged"]
+    assert "1 with the target out of reach" in proc.summary()
+    assert proc.counts()["stuck"] == 0
