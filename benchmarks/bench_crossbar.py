@@ -5,6 +5,10 @@ Run ``python benchmarks/bench_crossbar.py [--json out.json] [--quick]``. Device 
 of ``Crossbar.pulse`` on every device and of the bare ``RRAMArray.apply`` are compared with a plain
 per-device Python loop of the same closed-form update (``bench_foundation.per_device_loop``) on a
 small array, and with each other (what the crossbar layer costs). Not collected by pytest.
+
+The targets are per core, so the rates are timed with this thread's CPU time
+(``time.thread_time_ns``), baseline and measurement alike: other processes on a shared machine
+do not count (numpy's element-wise work runs on the calling thread). The reads are wall time.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_foundation  # noqa: E402
 from bench_foundation import (  # noqa: E402
     PULSE_S,
     RESET_V,
@@ -144,10 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     args = ap.parse_args(argv)
     q = args.quick
+    bench_foundation.now = time.thread_time_ns  # per core: CPU time (see the docstring)
     sizes = ((128, 20 if q else 200), (512, 4 if q else 20))
     results = {
         "python": sys.version.split()[0], "platform": platform.platform(),
-        "numpy": np.__version__,
+        "numpy": np.__version__, "clock": "thread CPU time (rates), wall time (reads)",
         "whole_array": [bench_whole_array(side, pulses, 1 if q else 3, 1000 if q else 4000)
                         for side, pulses in sizes],
         "half_select": [bench_half_select(side, pulses, 1 if q else 3) for side, pulses in sizes],

@@ -70,11 +70,12 @@ Mapping of the operations (``_execute``), each call one ``execute()`` unless not
   counts a line held at 0 V as going down, so a held line in a rising cluster is nudged up by
   0.5 mV. 40 ns to 500 ms on the high-speed drivers, from 500 ms ``config_channels`` +
   ``delay`` + ``ground_all_fast``; |V| ≤ 10 V under v/3 and ground (one channel carries it).
-- **reads after pulses** (``vread`` of a pulse or train): a ground read of the selection, queued
-  after the pulse (the library's pulse-read does the same).
-- **train**: one device, bias float → ``generate_ramp`` (one call per run of equal pulses,
-  ``ReadAt.Arb(vread)``, ``ReadAfter.Pulse``); anything else → the pulses and reads above, queued
-  back to back. All in one ``execute``; one ``pick_one`` per read.
+- **reads after pulses** (``vread`` of a pulse or train): a read of the selection under the
+  operation's ``read_bias``, queued after the pulse, as the reads above.
+- **train**: one device, bias float, reads under ground (the library's read) →
+  ``generate_ramp`` (one call per run of equal pulses, ``ReadAt.Arb(vread)``,
+  ``ReadAfter.Pulse``); anything else → the pulses and reads above, queued back to back. All in
+  one ``execute``; one ``pick_one`` per read.
 - **ramp**: bias float → ``generate_ramp`` (one call for evenly spaced voltages), reading at
   ``vread`` or at the step voltage (``ReadAt.Bias``); other schemes → held pulses and reads.
   ``stop_current``: ArC TWO has no real-time compliance, so the ramp runs in chunks of
@@ -115,7 +116,7 @@ from labctl.array import (
     Selection,
     Train,
 )
-from labctl.errors import ConfigError, LabctlError, LimitError
+from labctl.errors import ConfigError, LabctlError
 
 WORD_CHANNELS = (*range(16, 32), *range(48, 64))
 """Word-line channels, ascending (libarc2)."""
@@ -326,8 +327,6 @@ class ArcTwo(ArrayController):
 
     # ---------------------------------------------------------------- running operations
     def _execute(self, ops: list) -> list:
-        for op in ops:
-            self._precheck(op)
         inst = self.instrument
         if len(ops) == 1:
             op = ops[0]
@@ -353,11 +352,10 @@ class ArcTwo(ArrayController):
         program.run(results)
         return results
 
-    def _precheck(self, op) -> None:
-        """Limits that depend on how ArC TWO runs an operation; all before the first call."""
+    def _refuse(self, op) -> str | None:
+        """Limits that depend on how ArC TWO runs an operation (checked before the first call)."""
         if isinstance(op, (Read, Idle)):
-            return
-        name = type(op).__name__.lower()
+            return None
         if isinstance(op, Pulse):
             amps = np.asarray(op.amplitude, float)
         elif isinstance(op, Train):
@@ -366,13 +364,13 @@ class ArcTwo(ArrayController):
             amps = np.asarray(op.voltages, float)
         worst = float(np.max(np.abs(amps)))
         if op.bias in SINGLE_ENDED and worst > CHANNEL_V:
-            raise LimitError(f"array {name}: bias {op.bias!r} puts the whole amplitude on the "
-                             f"selected row, so |amplitude| <= {CHANNEL_V:g} V on ArC TWO (got "
-                             f"{worst:g} V); 'v/2' and 'float' split it ±V/2, up to "
-                             f"{2 * CHANNEL_V:g} V")
+            return (f"bias {op.bias!r} puts the whole amplitude on the selected row, so "
+                    f"|amplitude| <= {CHANNEL_V:g} V on ArC TWO (got {worst:g} V); 'v/2' and "
+                    f"'float' split it ±V/2, up to {2 * CHANNEL_V:g} V")
         if isinstance(op, Ramp) and op.vread is None and worst > CHANNEL_V:
-            raise LimitError(f"array ramp: reading at the step voltage needs |V| <= "
-                             f"{CHANNEL_V:g} V on ArC TWO (got {worst:g} V); give a read voltage")
+            return (f"reading at the step voltage needs |V| <= {CHANNEL_V:g} V on ArC TWO (got "
+                    f"{worst:g} V); give a read voltage")
+        return None
 
     # ---------------------------------------------------------------- native reads
     def _native_read(self, op: Read):
@@ -468,7 +466,7 @@ class _Program:
                 self.finishers.append((index, lambda: None))
             else:
                 out = np.full(op.sel.result_shape(shape), np.nan)
-                self.read(op.sel, op.vread, "ground", out, ())
+                self.read(op.sel, op.vread, op.read_bias, out, ())
                 self.finishers.append((index, _value(out)))
         elif isinstance(op, Train):
             self.train(index, op, shape)
@@ -480,7 +478,7 @@ class _Program:
     def train(self, index: int, op: Train, shape) -> None:
         n = op.amplitudes.size
         out = None if op.vread is None else np.full((n, *op.sel.result_shape(shape)), np.nan)
-        if op.sel.kind == "one" and op.bias == "float":
+        if op.sel.kind == "one" and op.bias == "float" and op.read_bias in (None, "ground"):
             r, c = op.sel.rows[0], op.sel.cols[0]
             start = 0
             while start < n:  # one generate_ramp per run of equal pulses
@@ -495,7 +493,7 @@ class _Program:
             for k in range(n):
                 self.pulse(op.sel, op.amplitudes[k], op.widths[k], op.bias)
                 if out is not None:
-                    self.read(op.sel, op.vread, "ground", out, (k,))
+                    self.read(op.sel, op.vread, op.read_bias, out, (k,))
         self.finishers.append((index, lambda: out))
 
     def ramp(self, index: int, op: Ramp) -> None:

@@ -258,11 +258,22 @@ class ArcOne(ArrayController):
         if self._ser.is_open:
             self._ser.close()
 
+    def _refuse(self, op) -> str | None:
+        """What the board cannot do: leave every line floating, or read after a pulse under
+        another sneak-path option than the pulse's (the board's pulse-read runs in one
+        session, whose reads hold the unselected lines at 0 V under v/2 and v/3, and leave them
+        open under float)."""
+        if isinstance(op, Idle) and op.mode != "ground":
+            return (f"ArC ONE cannot leave all lines {op.mode}; it only resets them to ground "
+                    "(ground_all)")
+        read_bias = getattr(op, "read_bias", None)
+        if read_bias is not None and (read_bias == "float") != (op.bias == "float"):
+            return (f"ArC ONE reads after a pulse in the pulse's session: read bias "
+                    f"{read_bias!r} with pulse bias {op.bias!r} needs the same floating or "
+                    "held lines (float with float; v/2 or v/3 with v/2 or v/3)")
+        return None
+
     def _execute(self, ops: list) -> list:
-        for op in ops:
-            if isinstance(op, Idle) and op.mode != "ground":
-                raise ArcOneError(f"ArC ONE on {self.port}: cannot leave all lines {op.mode}; "
-                                  "it only resets them to ground (ground_all)")
         results: list = [None] * len(ops)
         plan = _Plan()
         try:

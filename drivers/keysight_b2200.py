@@ -236,10 +236,15 @@ class B2200Card(Channel):
         then go to the bias/ground port."""
         self.write(":ROUT:OPEN:CARD {ch}")
 
-    def route(self, pairs: Iterable[tuple[int, int]]) -> None:
+    def route(self, pairs: Iterable[tuple[int, int]], wait: bool = False) -> None:
         """Make ``pairs`` the only closed channels: open the card and close them, chained in
-        one program message (one transaction)."""
-        self.write(f":ROUT:OPEN:CARD {{ch}};:ROUT:CLOS {self.channels(pairs)}")
+        one program message (one transaction). With ``wait``, ``*OPC?`` ends the message and
+        the call returns once the relays have switched (still one transaction)."""
+        command = f":ROUT:OPEN:CARD {{ch}};:ROUT:CLOS {self.channels(pairs)}"
+        if not wait:
+            self.write(command)
+        elif self.ask(f"{command};*OPC?").strip() != "1":
+            raise ValueError(f"{self.parent.name}: *OPC? after routing did not answer 1")
 
     def is_closed(self, pairs: Iterable[tuple[int, int]]) -> list[bool]:
         """Whether each channel of ``pairs`` is closed (``:ROUT:CLOS?``), in order."""

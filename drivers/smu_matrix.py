@@ -35,22 +35,26 @@ Bias schemes (what one SMU can do):
 Operations and their transactions (one mainframe; with two, a mainframe is written only when
 its part of the route changes):
 
-- Read: per device one matrix write (``:ROUT:OPEN:CARD 0;:ROUT:CLOS (@0AARR,0BBCC)``, one program
-  message) and one SMU query (:meth:`~drivers.keithley2450.Keithley2450.step_and_measure`:
-  level, ``:READ?`` and the compliance flag in one message), plus one write (level 0 V, output
+- Read: per device one matrix query (``:ROUT:OPEN:CARD 0;:ROUT:CLOS (@0AARR,0BBCC);*OPC?``,
+  one program message that returns once the relays have switched) and one SMU query
+  (:meth:`~drivers.keithley2450.Keithley2450.step_and_measure`: level, ``:READ?`` and the
+  compliance flag in one message), plus one write (level 0 V, output
   on) if a sweep left the output off. A whole-array read is rows x cols device reads
   (``whole_array_read`` False). With a read supply the read voltage is the supply's.
-- Pulse: per device one matrix write and one 2450 list sweep
+- Pulse: per device one matrix query and one 2450 list sweep
   (:meth:`~drivers.keithley2450.Keithley2450.sweep_voltage_list`: configuring write, ``*OPC?``,
-  ``:TRAC:DATA?``). Under ``"float"`` a pulse-then-read is the one sweep ``[amplitude, vread]``;
-  under ``"ground"`` the read follows on the sense route (matrix write, output on, query).
+  ``:TRAC:DATA?``). A pulse-then-read with pulse and read both under ``"float"`` is the one
+  sweep ``[amplitude, vread]``; with the read under another scheme (``read_bias``) every
+  selected device is pulsed first, then every one read (a ``"ground"`` read on the sense route:
+  a matrix write and a query per device), so the matrix leaves and enters Ground Mode once per
+  operation, not per device.
   The sweep's source delay is ``width − t_int`` (t_int = ``read_nplc``/line frequency): the SMU
   holds each level for the delay plus its measurement, so the pulse lasts ``width`` (plus the
   2450's per-point overhead). The 2450 takes 0 or 50 µs..10 ks as list-sweep delay (2450
   Reference Manual, ``:SOURce:SWEep:VOLTage:LIST``), hence ``min_pulse_width = t_int + 50 µs``
   on a 1 µs grid; a read inside the sweep waits the same delay (the device sits at vread).
-- Train: per device, under ``"float"`` one sweep per run of equal widths
-  ``[a1, vread, a2, vread, ...]``; under ``"ground"`` with reads, pulse and read one by one.
+- Train: per device, pulses and reads under ``"float"``: one sweep per run of equal widths
+  ``[a1, vread, a2, vread, ...]``; otherwise, with reads, pulse and read one by one.
   Devices are done one after the other (all pulses of a device, then the next device).
 - Ramp: under ``"float"`` one matrix write and ONE sweep of the ramp voltages (each followed by
   vread if given); the stop criterion is applied in software after the sweep — the sweep is not
@@ -84,7 +88,6 @@ from labctl.array import (
     Selection,
     Train,
 )
-from labctl.errors import LimitError
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -246,10 +249,6 @@ class SmuMatrixArray(ArrayController):
 
     # ---------------------------------------------------------------- execution
     def _execute(self, ops: list) -> list:
-        for op in ops:  # every refusal before the first byte
-            problem = self._refuse(op)
-            if problem:
-                raise LimitError(f"array {type(op).__name__.lower()}: {problem}")
         out = []
         for op in ops:
             if isinstance(op, Read):
@@ -268,13 +267,15 @@ class SmuMatrixArray(ArrayController):
         return out
 
     def _refuse(self, op) -> str | None:
-        if getattr(op, "bias", None) != "ground":
+        """Reads under ``"ground"`` need the read supply (and a ramp under it a read voltage):
+        on the drive route the SMU would measure the whole selected row."""
+        if isinstance(op, Idle):
             return None
-        if isinstance(op, Ramp) and op.vread is None:
+        if isinstance(op, Ramp) and op.bias == "ground" and op.vread is None:
             return ("a ramp under 'ground' needs vread: the current during the pulse is the "
                     "whole selected row's")
-        reads = isinstance(op, Read) or getattr(op, "vread", None) is not None
-        if reads and self.supply_input is None:
+        read_bias = op.bias if isinstance(op, (Read, Ramp)) else op.read_bias
+        if read_bias == "ground" and op.vread is not None and self.supply_input is None:
             return ("a read under 'ground' would measure the whole selected row: one SMU senses "
                     "a column alone only with a read supply (read_supply_input); read with "
                     "bias 'float'")
@@ -306,23 +307,32 @@ class SmuMatrixArray(ArrayController):
     def _pulse(self, op: Pulse):
         cells = self._cells(op.sel)
         amps = np.broadcast_to(np.asarray(op.amplitude, dtype=float), (len(cells),))
+        if op.vread is not None and op.read_bias != op.bias:
+            # every pulse, then every read: the matrix changes mode twice, not per device
+            for k, (r, c) in enumerate(cells):
+                self._pulse_device(r, c, amps[k:k + 1], op.width, op.bias, None, None)
+            out = np.array([self._read_device(r, c, op.vread, op.read_bias) for r, c in cells])
+            return self._shaped(out, op.sel)
         out = np.empty(len(cells))
         for k, (r, c) in enumerate(cells):
-            out[k] = self._pulse_device(r, c, amps[k:k + 1], op.width, op.bias, op.vread)[-1]
+            out[k] = self._pulse_device(r, c, amps[k:k + 1], op.width, op.bias, op.vread,
+                                        op.read_bias)[-1]
         return None if op.vread is None else self._shaped(out, op.sel)
 
-    def _pulse_device(self, r, c, amps, width, bias, vread) -> np.ndarray:
-        """Pulses ``amps`` on device (r, c), each followed by a read if ``vread``; the currents
-        read (or measured during the pulses if no vread)."""
+    def _pulse_device(self, r, c, amps, width, bias, vread, read_bias) -> np.ndarray:
+        """Pulses ``amps`` on device (r, c) under ``bias``, each followed by a read under
+        ``read_bias`` if ``vread``; the currents read (or measured during the pulses if no
+        vread). Float pulses and float reads share one sweep; otherwise each pulse is a sweep
+        and each read a measurement on its own route."""
         self._route(r, c, bias)
-        if vread is None or bias == "float":
+        if vread is None or (bias == "float" and read_bias == "float"):
             currents = self._sweep(amps, width, vread)
             return currents[1::2] if vread is not None else currents
         out = np.empty(len(amps))
         for k, a in enumerate(amps):
             self._route(r, c, bias)
             self._sweep([a], width, None)
-            out[k] = self._read_device(r, c, vread, bias)
+            out[k] = self._read_device(r, c, vread, read_bias)
         return out
 
     def _train(self, op: Train):
@@ -338,7 +348,8 @@ class SmuMatrixArray(ArrayController):
         out = np.empty((amps.size, len(cells)))
         for j, (r, c) in enumerate(cells):
             for a, b in runs:
-                out[a:b, j] = self._pulse_device(r, c, amps[a:b], widths[a], op.bias, op.vread)
+                out[a:b, j] = self._pulse_device(r, c, amps[a:b], widths[a], op.bias, op.vread,
+                                                 op.read_bias)
         if op.vread is None:
             return None
         return out.reshape((amps.size, *op.sel.result_shape(self.shape)))
@@ -350,13 +361,14 @@ class SmuMatrixArray(ArrayController):
             currents = []
             for v in volts:
                 currents.append(self._pulse_device(op.row, op.col, [v], op.width, op.bias,
-                                                   op.vread)[0])
+                                                   op.vread, op.bias)[0])
                 if stop is not None and abs(currents[-1]) > stop:
                     break
             n = len(currents)
             return RampResult(volts[:n].copy(), np.array(currents),
                               stop is not None and abs(currents[-1]) > stop)
-        currents = self._pulse_device(op.row, op.col, volts, op.width, op.bias, op.vread)
+        currents = self._pulse_device(op.row, op.col, volts, op.width, op.bias, op.vread,
+                                      op.bias)
         stopped = False
         if stop is not None:
             above = np.flatnonzero(np.abs(currents) > stop)
@@ -415,11 +427,11 @@ class SmuMatrixArray(ArrayController):
             self._set_ground(frame, ground)
             pairs = wanted[id(frame)]
             if self._routed[id(frame)] != pairs:
-                frame.cards[CARD].route(pairs)
+                # the SMU is another connection: wait (*OPC? in the same message) until the
+                # relays have switched before it sources or measures (without this, over TCP
+                # the SMU can measure first)
+                frame.cards[CARD].route(pairs, wait=True)
                 self._routed[id(frame)] = pairs
-                # the SMU is another connection: wait until the relays have switched before
-                # it sources or measures (without this, over TCP the SMU can measure first)
-                frame.ask("*OPC?")
 
 
 def _count(n, what: str) -> int:

@@ -8,8 +8,11 @@ in as few transactions as its hardware allows and returns one result per operati
 The base class does everything that must be the same on every backend:
 
 - **checks** — every operation of a call or of a batch is checked against the controller's
-  capabilities and the chip limits of the station *before* the first one is sent, so nothing is
-  applied after a failed check (:class:`~labctl.errors.LimitError`, one line naming the value);
+  capabilities, the chip limits of the station and what the backend can run (its
+  :meth:`ArrayController._refuse`) *before* the first one is sent, so nothing is applied after a
+  failed check (:class:`~labctl.errors.LimitError`, one line naming the value);
+  :meth:`ArrayController.validate` runs the same checks without sending anything, for procedures
+  to check the operations they plan before they start;
 - **compliance** — in hardware where the controller has it, otherwise a software fallback that
   warns once and stops ramps at the first read above the compliance current;
 - **batching** — ``with ctrl.batch() as b:`` queues operations and executes them in one
@@ -24,7 +27,8 @@ or a list of cells. Read results are currents in A, shaped like the selection (s
 (rows,), (rows, cols), (n,)); ``conductance = current / vread``.
 
 Bias schemes for the unselected lines: ``"float"`` (left open: sneak paths), ``"v/2"``
-(half-bias), ``"v/3"`` (third-bias), ``"ground"``.
+(half-bias), ``"v/3"`` (third-bias), ``"ground"``. Pulse-then-read and trains take one scheme for
+the pulses (``bias``) and one for the reads after them (``read_bias``, default the same).
 """
 
 from __future__ import annotations
@@ -177,7 +181,8 @@ class Pulse:
     """One pulse of ``amplitude`` (V across each selected device) and ``width`` (s).
 
     ``amplitude`` is one value, or one per device for a ``cells`` selection. With ``vread``
-    set, each device is read at ``vread`` after the pulse (pulse-then-read).
+    set, each device is read at ``vread`` after the pulse (pulse-then-read), the unselected
+    lines under ``read_bias`` (None: ``bias``, the pulse's scheme).
     """
 
     sel: Selection
@@ -185,17 +190,21 @@ class Pulse:
     width: float
     bias: str = "v/2"
     vread: float | None = None
+    read_bias: str | None = None
 
 
 @dataclass
 class Train:
-    """``len(amplitudes)`` pulses on the selection, optionally each followed by a read."""
+    """``len(amplitudes)`` pulses on the selection (unselected lines under ``bias``), each
+    followed by a read at ``vread`` if given (unselected lines under ``read_bias``; None:
+    ``bias``)."""
 
     sel: Selection
     amplitudes: np.ndarray
     widths: np.ndarray
     bias: str = "v/2"
     vread: float | None = None
+    read_bias: str | None = None
 
 
 @dataclass
@@ -459,9 +468,11 @@ class ArrayController:
             arr = np.asarray(value, dtype=float)
             if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
                 fail(f"{what} must be positive finite numbers (s)")
-            if float(arr.min()) < caps.min_pulse_width * (1 - 1e-9) or \
-                    float(arr.max()) > caps.max_pulse_width * (1 + 1e-9):
-                fail(f"{what} outside the controller's range "
+            short, long = float(arr.min()), float(arr.max())
+            if short < caps.min_pulse_width * (1 - 1e-9) or \
+                    long > caps.max_pulse_width * (1 + 1e-9):
+                worst = short if short < caps.min_pulse_width else long
+                fail(f"{what} = {worst:g} s outside the controller's range "
                      f"{caps.min_pulse_width:g}..{caps.max_pulse_width:g} s")
             if self.limits is not None:
                 problem = self.limits.check("pulse_width", float(arr.max()), what)
@@ -476,9 +487,11 @@ class ArrayController:
             if op.mode not in IDLE_MODES:
                 fail(f"idle mode {op.mode!r} unknown (known: {', '.join(IDLE_MODES)})")
             return op
-        if op.bias not in caps.bias_schemes:
-            fail(f"bias scheme {op.bias!r} not available on {type(self).__name__} "
-                 f"(available: {', '.join(caps.bias_schemes)})")
+        read_bias = getattr(op, "read_bias", None)
+        for what, scheme in (("bias scheme", op.bias), ("read bias scheme", read_bias)):
+            if scheme is not None and scheme not in caps.bias_schemes:
+                fail(f"{what} {scheme!r} not available on {type(self).__name__} "
+                     f"(available: {', '.join(caps.bias_schemes)})")
         if isinstance(op, Ramp):
             problem = Selection.one(op.row, op.col).check(caps.shape)
         else:
@@ -499,14 +512,15 @@ class ArrayController:
             check_voltage(amp, "pulse amplitude", caps.pulse_voltage)
             width = float(check_width(op.width, "pulse width"))
             return Pulse(op.sel, op.amplitude if amp.ndim else float(amp), width, op.bias,
-                         op.vread)
+                         op.vread, _read_bias(op))
         if isinstance(op, Train):
             amps = np.asarray(op.amplitudes, dtype=float).reshape(-1)
             widths = np.broadcast_to(np.asarray(op.widths, dtype=float), amps.shape)
             if amps.size == 0:
                 fail("a train needs at least one pulse")
             check_voltage(amps, "pulse amplitude", caps.pulse_voltage)
-            return Train(op.sel, amps, check_width(widths, "pulse width"), op.bias, op.vread)
+            return Train(op.sel, amps, check_width(widths, "pulse width"), op.bias, op.vread,
+                         _read_bias(op))
         if isinstance(op, Counts):
             drives = np.asarray(op.drives, dtype=float).reshape(-1)
             if op.sel.kind != "cells" or drives.shape != (len(op.sel.rows),):
@@ -531,11 +545,32 @@ class ArrayController:
             return Ramp(op.row, op.col, volts, width, op.bias, op.vread, stop)
         fail(f"unknown operation {op!r}")
 
+    def _refuse(self, op: Operation) -> str | None:
+        """A problem line if this backend cannot run ``op`` (already checked against the
+        capabilities and the chip limits), else None. Backends extend it with what only they
+        know; it must not talk to the instrument."""
+        return None
+
+    def validate(self, ops: Sequence[Operation]) -> list[Operation]:
+        """Check every operation against the controller's capabilities, the chip limits and
+        what this backend can run, without sending anything; return them as they would run
+        (widths on the time grid, read bias resolved). The first problem raises
+        :class:`~labctl.errors.LimitError` (one line naming the operation and the value).
+
+        Procedures call it with the operations they plan before their first pulse, so a
+        parameter set the backend cannot run is refused before anything reaches a device."""
+        checked = [self._check(op) for op in ops]
+        for op in checked:
+            problem = self._refuse(op)
+            if problem:
+                raise LimitError(f"array {type(op).__name__.lower()}: {problem}")
+        return checked
+
     # ---------------------------------------------------------------- running operations
     def submit(self, ops: Sequence[Operation]) -> list:
         """Check every operation, then run them (one ``_execute`` call per ``max_batch``),
         log the pulses and return one result per operation."""
-        checked = [self._check(op) for op in ops]  # all before the first byte
+        checked = self.validate(ops)  # all before the first byte
         results: list = []
         step = max(self.capabilities.max_batch, 1)
         for start in range(0, len(checked), step):
@@ -550,7 +585,7 @@ class ArrayController:
 
     def _run(self, op: Operation):
         if self._batch is not None:
-            pending = Pending(self._check(op))
+            pending = Pending(self.validate([op])[0])
             self._batch.pending.append(pending)
             return pending
         return self.submit([op])[0]
@@ -625,35 +660,37 @@ class ArrayController:
         return self.read(Selection.all(), vread, bias)
 
     def pulse(self, sel: Selection, amplitude, width: float, bias: str = "v/2",
-              vread: float | None = None):
-        """Pulse the selection; with ``vread``, read each device after it (its currents)."""
+              vread: float | None = None, read_bias: str | None = None):
+        """Pulse the selection with the unselected lines under ``bias``; with ``vread``, read
+        each device after it (its currents) under ``read_bias`` (None: ``bias``)."""
         return self._run(Pulse(sel, amplitude, float(width), bias,
-                               None if vread is None else float(vread)))
+                               None if vread is None else float(vread), read_bias))
 
     def pulse_one(self, row: int, col: int, amplitude: float, width: float, bias: str = "v/2",
-                  vread: float | None = None):
-        return self.pulse(Selection.one(row, col), amplitude, width, bias, vread)
+                  vread: float | None = None, read_bias: str | None = None):
+        return self.pulse(Selection.one(row, col), amplitude, width, bias, vread, read_bias)
 
     def pulse_row(self, row: int, amplitude: float, width: float, bias: str = "v/2",
-                  vread: float | None = None):
-        return self.pulse(Selection.row(row), amplitude, width, bias, vread)
+                  vread: float | None = None, read_bias: str | None = None):
+        return self.pulse(Selection.row(row), amplitude, width, bias, vread, read_bias)
 
     def pulse_all(self, amplitude: float, width: float, bias: str = "v/2",
-                  vread: float | None = None):
-        return self.pulse(Selection.all(), amplitude, width, bias, vread)
+                  vread: float | None = None, read_bias: str | None = None):
+        return self.pulse(Selection.all(), amplitude, width, bias, vread, read_bias)
 
     def pulse_read(self, sel: Selection, amplitude, width: float, vread: float,
-                   bias: str = "v/2"):
+                   bias: str = "v/2", read_bias: str | None = None):
         """Pulse then read: the currents at ``vread`` after the pulse."""
-        return self.pulse(sel, amplitude, width, bias, vread)
+        return self.pulse(sel, amplitude, width, bias, vread, read_bias)
 
     def pulse_train(self, sel: Selection, amplitudes, widths, bias: str = "v/2",
-                    vread: float | None = None):
-        """A train of pulses (``widths``: one per pulse or one for all); with ``vread``, the
-        currents after each pulse, shape (n_pulses, *selection shape)."""
+                    vread: float | None = None, read_bias: str | None = None):
+        """A train of pulses (``widths``: one per pulse or one for all) with the unselected
+        lines under ``bias``; with ``vread``, the currents read after each pulse under
+        ``read_bias`` (None: ``bias``), shape (n_pulses, *selection shape)."""
         amps = np.asarray(amplitudes, dtype=float).reshape(-1)
         return self._run(Train(sel, amps, np.broadcast_to(np.asarray(widths, float), amps.shape),
-                               bias, None if vread is None else float(vread)))
+                               bias, None if vread is None else float(vread), read_bias))
 
     def ramp(self, row: int, col: int, vstart: float, vstop: float, vstep: float, width: float,
              bias: str = "v/2", vread: float | None = None,
@@ -745,6 +782,14 @@ class ArrayController:
 
     def close(self) -> None:
         self._close()
+
+
+def _read_bias(op: Pulse | Train) -> str | None:
+    """The bias scheme of the reads after ``op``'s pulses: None without reads, else
+    ``read_bias`` or, when that is None, the pulses' own scheme."""
+    if op.vread is None:
+        return None
+    return op.bias if op.read_bias is None else op.read_bias
 
 
 def conductance(currents, vread: float) -> np.ndarray:

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from pymeasure.experiment import FloatParameter, ListParameter, Metadata, Parameter
 
-from labctl.array import BIAS_SCHEMES, ArrayController, PulseLog, Selection
+from labctl.array import BIAS_SCHEMES, ArrayController, Operation, Pulse, PulseLog, Read, Selection
 from labctl.arrayfile import ArrayFile, sidecar_path
+from labctl.errors import LimitError
 from procedures.base import StationProcedure
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,13 @@ class ArrayProcedure(StationProcedure):
     file: ArrayFile | None = None
 
     LIMITED = {"v_read": "voltage"}
+    PULSES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    """The run's pulses for the check before it starts: groups of (amplitude parameters, width
+    parameters), every amplitude of a group applied with every width of it (an amplitude of 0
+    means no pulse)."""
+    READS_AFTER_PULSES = False
+    """True if the run reads after its pulses within one operation (pulse-then-read, trains
+    with reads): the planned pulses then carry the read voltage and the read bias."""
 
     def _shape_text(self) -> str:
         return "x".join(str(n) for n in self.station.instrument("array").shape)
@@ -125,35 +133,49 @@ class ArrayProcedure(StationProcedure):
                 check()
             except ValueError as exc:
                 problems.append(str(exc))
-        return problems + self.check_array(array)
+        return problems or self.check_array(array)  # the array checks need a selection
 
     def check_array(self, array: ArrayController) -> list[str]:
-        """Problems with ``array``'s capabilities: every limited voltage other than the read
-        voltage is a pulse amplitude, every limited pulse width a width (extend for more)."""
+        """Problems with ``array`` for this parameter set: every planned operation
+        (:meth:`planned_ops`) checked by the controller itself
+        (:meth:`~labctl.array.ArrayController.validate`: its capabilities, the chip limits,
+        what the backend can run), each problem named by the parameters behind it."""
         problems = []
-        for name, quantity in self.limited_parameters().items():
-            if quantity == "voltage" and name != "v_read":
-                problems += self.check_pulse(array, name, getattr(self, name))
-            elif quantity == "pulse_width":
-                problems += self.check_width(array, name, getattr(self, name))
+        for label, op in self.planned_ops(array):
+            try:
+                array.validate([op])
+            except LimitError as exc:
+                problems.append(f"{label}: {exc}")
         return problems
 
-    @staticmethod
-    def check_pulse(array: ArrayController, name: str, amplitude: float) -> list[str]:
-        """Problems with pulse amplitude ``name`` on ``array`` (its pulse range)."""
-        lo, hi = array.capabilities.pulse_voltage
-        if lo <= amplitude <= hi:
-            return []
-        return [f"{name} = {amplitude:g} V outside the controller's pulse range {lo:g}..{hi:g} V"]
+    def reads_after_pulses(self, array: ArrayController) -> bool:
+        """Whether the run reads after its pulses within one operation on ``array``
+        (:attr:`READS_AFTER_PULSES`)."""
+        return self.READS_AFTER_PULSES
 
-    @staticmethod
-    def check_width(array: ArrayController, name: str, width: float) -> list[str]:
-        """Problems with pulse width ``name`` on ``array`` (its width range)."""
-        caps = array.capabilities
-        if caps.min_pulse_width * (1 - 1e-9) <= width <= caps.max_pulse_width * (1 + 1e-9):
-            return []
-        return [f"{name} = {width:g} s outside the controller's pulse widths "
-                f"{caps.min_pulse_width:g}..{caps.max_pulse_width:g} s"]
+    def planned_ops(self, array: ArrayController) -> list[tuple[str, Operation]]:
+        """The kinds of operation this run will ask of ``array``, at the extremes of its
+        parameters, each with a label naming those parameters: a read of the selection at
+        ``v_read`` and the pulses of :attr:`PULSES` (extend for more)."""
+        sel = self.selection(array.shape)
+        read_bias, bias = self.read_bias_scheme(array), self.pulse_bias_scheme(array)
+        ops: list[tuple[str, Operation]] = [
+            (f"v_read = {self.v_read:g} V, read_bias = {read_bias}",
+             Read(sel, self.v_read, read_bias))]
+        vread = self.v_read if self.reads_after_pulses(array) else None
+        for amplitudes, widths in self.PULSES:
+            for a_name in amplitudes:
+                amplitude = getattr(self, a_name)
+                if amplitude == 0:
+                    continue
+                for w_name in widths:
+                    width = getattr(self, w_name)
+                    label = (f"{a_name} = {amplitude:g} V, {w_name} = {width:g} s, "
+                             f"pulse_bias = {bias}"
+                             + (f", read_bias = {read_bias}" if vread is not None else ""))
+                    ops.append((label, Pulse(sel, amplitude, width, bias, vread,
+                                             read_bias if vread is not None else None)))
+        return ops
 
     # ------------------------------------------------------------------ selection, bias
     @property
@@ -172,10 +194,11 @@ class ArrayProcedure(StationProcedure):
         grid_r, grid_c = np.meshgrid(rr, cc, indexing="ij")
         return grid_r.reshape(-1), grid_c.reshape(-1)
 
-    def selection(self) -> Selection:
+    def selection(self, shape: tuple[int, int] | None = None) -> Selection:
         """The selected devices as one selection (``all`` when the whole array is selected)."""
-        rr, cc = self.devices()
-        if rr.size == self.shape[0] * self.shape[1]:
+        shape = self.shape if shape is None else shape
+        rr, cc = self.devices(shape)
+        if rr.size == shape[0] * shape[1]:
             return Selection.all()
         return Selection.cells(rr, cc)
 

@@ -17,6 +17,7 @@ import logging
 import numpy as np
 from pymeasure.experiment import FloatParameter
 
+from labctl.array import Ramp
 from procedures.array_base import ArrayProcedure
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,16 @@ class ArrayForm(ArrayProcedure):
 
     formed: np.ndarray | None = None
     forming_voltage: np.ndarray | None = None
+
+    def planned_ops(self, array):
+        """The read, and a ramp from ``v_start`` to ``v_stop`` (read at ``v_read`` after each
+        step) on the first selected device."""
+        rows, cols = self.devices(array.shape)
+        ramp = Ramp(int(rows[0]), int(cols[0]), np.array([self.v_start, self.v_stop]),
+                    self.width, self.pulse_bias_scheme(array), self.v_read)
+        return [*super().planned_ops(array),
+                (f"v_start = {self.v_start:g} V, v_stop = {self.v_stop:g} V, width = "
+                 f"{self.width:g} s, pulse_bias = {ramp.bias}", ramp)]
 
     def execute(self) -> None:
         array = self.array

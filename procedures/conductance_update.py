@@ -175,6 +175,9 @@ class ConductanceUpdate(ArrayProcedure):
     LIMITED = {"v_read": "voltage", "set_amplitude": "voltage", "reset_amplitude": "voltage",
                "prepare_amplitude": "voltage", "set_width": "pulse_width",
                "reset_width": "pulse_width", "prepare_width": "pulse_width"}
+    PULSES = ((("set_amplitude",), ("set_width",)), (("reset_amplitude",), ("reset_width",)),
+              (("prepare_amplitude",), ("prepare_width",)))
+    READS_AFTER_PULSES = True
     PHASES = ("initial", "potentiation", "depression")
 
     # identical short pulses (1 µs) move an RRAM gradually; they need the controller's fast
@@ -209,16 +212,6 @@ class ConductanceUpdate(ArrayProcedure):
             problems.append("reset_amplitude must be negative (the RESET polarity)")
         return problems
 
-    def check_array(self, array) -> list[str]:
-        problems = (self.check_pulse(array, "set_amplitude", self.set_amplitude)
-                    + self.check_pulse(array, "reset_amplitude", self.reset_amplitude)
-                    + self.check_width(array, "set_width", self.set_width)
-                    + self.check_width(array, "reset_width", self.reset_width))
-        if self.prepare_amplitude != 0:
-            problems += (self.check_pulse(array, "prepare_amplitude", self.prepare_amplitude)
-                         + self.check_width(array, "prepare_width", self.prepare_width))
-        return problems
-
     # ------------------------------------------------------------------ run
     def execute(self) -> None:
         array = self.array
@@ -238,7 +231,8 @@ class ConductanceUpdate(ArrayProcedure):
                 log.warning("conductance update stopped before the %s phase",
                             self.PHASES[phase])
                 break
-            currents = array.pulse_train(sel, np.full(n, amplitude), width, bias, vread=v)
+            currents = array.pulse_train(sel, np.full(n, amplitude), width, bias, vread=v,
+                                         read_bias=self.read_bias_scheme())
             g = np.asarray(currents, float).reshape(n, -1) / v
             traces.append(g)
             if not self._emit_rows(g, 1 + (phase - 1) * n, phase, amplitude):

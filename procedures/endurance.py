@@ -61,6 +61,8 @@ class Endurance(ArrayProcedure):
     DISPLAYS = ("max_cycles", "min_window", "closed_after", "rows", "cols")
     LIMITED = {"v_read": "voltage", "set_amplitude": "voltage", "reset_amplitude": "voltage",
                "set_width": "pulse_width", "reset_width": "pulse_width"}
+    PULSES = ((("set_amplitude",), ("set_width",)), (("reset_amplitude",), ("reset_width",)))
+    READS_AFTER_PULSES = True
 
     set_amplitude = FloatParameter("SET amplitude", units="V", default=1.5, minimum=0,
                                    maximum=20)
@@ -116,7 +118,8 @@ class Endurance(ArrayProcedure):
                    else Selection.cells(rows[active], cols[active]))
             amplitudes = np.tile([self.set_amplitude, self.reset_amplitude], k)
             widths = np.tile([self.set_width, self.reset_width], k)
-            currents = np.asarray(array.pulse_train(sel, amplitudes, widths, bias, vread=v),
+            currents = np.asarray(array.pulse_train(sel, amplitudes, widths, bias, vread=v,
+                                                    read_bias=self.read_bias_scheme()),
                                   float).reshape(2 * k, active.size)
             with np.errstate(divide="ignore", invalid="ignore"):
                 resistance = np.abs(v / currents)

@@ -118,6 +118,7 @@ class Retention(ArrayProcedure):
     DISPLAYS = ("t_first", "t_last", "n_points", "program_amplitude")
     LIMITED = {"v_read": "voltage", "program_amplitude": "voltage",
                "program_width": "pulse_width"}
+    PULSES = ((("program_amplitude",), ("program_width",)),)
 
     program_amplitude = FloatParameter("Programming pulse amplitude (0 = none)", units="V",
                                        default=1.5, minimum=-20, maximum=20)
@@ -143,12 +144,6 @@ class Retention(ArrayProcedure):
             problems.append(f"t_last = {self.t_last:g} s must be after t_first = "
                             f"{self.t_first:g} s")
         return problems
-
-    def check_array(self, array) -> list[str]:
-        if self.program_amplitude == 0:
-            return []
-        return (self.check_pulse(array, "program_amplitude", self.program_amplitude)
-                + self.check_width(array, "program_width", self.program_width))
 
     def schedule(self) -> np.ndarray:
         """Read times after programming, s (log-spaced)."""

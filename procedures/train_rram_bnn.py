@@ -36,9 +36,9 @@ from pymeasure.experiment import (
     Parameter,
 )
 
-from labctl.array import ArrayController, PulseLog
+from labctl.array import ArrayController, Pulse, PulseLog, Selection
 from labctl.arrayfile import ArrayFile, sidecar_path
-from labctl.errors import ConfigError
+from labctl.errors import ConfigError, LimitError
 from labctl.training import data as datasets
 from labctl.training.bnn import BinaryNet, BnnConfig
 from labctl.training.checkpoint import Checkpoints, checkpoint_path
@@ -52,7 +52,7 @@ from labctl.training.engine import (
 )
 from labctl.training.layers import SoftwareBinaryLayer
 from labctl.training.rram import CrossbarPairs, PairSettings, place
-from procedures.array_base import ArrayProcedure, release_array_file
+from procedures.array_base import release_array_file
 from procedures.base import StationProcedure
 
 log = logging.getLogger(__name__)
@@ -189,10 +189,15 @@ class TrainRramBnn(StationProcedure):
                 problems.append(f"role {role!r} is not an array controller")
                 continue
             shapes[role] = array.shape
-            for name in ("reset_amplitude", "set_amplitude"):
-                problems += ArrayProcedure.check_pulse(array, name, getattr(self, name))
-            for name in ("reset_width", "set_width"):
-                problems += ArrayProcedure.check_width(array, name, getattr(self, name))
+            bias = PairSettings.pulse_bias
+            for kind in ("reset", "set"):
+                amplitude = getattr(self, f"{kind}_amplitude")
+                width = getattr(self, f"{kind}_width")
+                try:  # the controller's own check: its ranges, the chip limits, the backend
+                    array.validate([Pulse(Selection.cells([0], [0]), amplitude, width, bias)])
+                except LimitError as exc:
+                    problems.append(f"{kind}_amplitude = {amplitude:g} V, "
+                                    f"{kind}_width = {width:g} s: {exc}")
         if not problems:
             try:
                 place(self._shapes(self._data()), shapes)

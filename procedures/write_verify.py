@@ -1,8 +1,11 @@
 """Write-verify: program memristor conductances to a target map within a tolerance.
 
-Each iteration reads the selected devices (one whole-array read where the controller has one)
-and gives every device that is out of tolerance one pulse, all pulses of the iteration in one
-controller batch:
+Each iteration gives every device that is out of tolerance one pulse, all pulses of the
+iteration in one controller batch, and reads them: with a whole-array read, one read of every
+selected device after the pulses; without one (SMU + matrix), each pulsed device is read right
+after its pulse within the same operation (pulse-then-read, under ``read_bias``), and every
+selected device is read again only when none is left to pulse, to catch the ones that their
+neighbours' pulses disturbed:
 
 - **polarity from the target**: SET (positive) if the conductance is below the target, RESET
   (negative) if above;
@@ -12,10 +15,18 @@ controller batch:
   width up to ``width_max``; an overshoot (the error changed sign) lowers the amplitude by
   ``v_step`` and halves the width (not below the starting values' floor ``width_min``);
 - **stuck devices**: ``stuck_after`` consecutive pulses at full amplitude and width that change
-  the conductance by less than ``stuck_change`` (relative) mark the device stuck; it is
-  reported and skipped;
+  the conductance by less than ``stuck_change`` (relative) mark the device stuck — or *out of
+  reach* if it did switch during the run (by more than ``stuck_change`` from its first read):
+  the target lies beyond what the largest amplitude and width reach on it; either is reported
+  and skipped;
 - **a pulse budget**: at most ``max_pulses`` pulses per device; the run always ends — every
-  iteration pulses each active device once, so there are at most ``max_pulses`` iterations.
+  iteration spends one pulse of each device it pulses, and a verify read with no device left to
+  pulse ends the run unless it re-activates a device that has budget left.
+
+Pulses long enough to saturate (an SMU's list-sweep points, ≥ 2 ms, on the simulated
+VirtualArC device) carry a device to the level r(V) of their amplitude whatever the width:
+the amplitude steps then walk the level onto the target where a level exists within tolerance;
+conductances between the SET and RESET levels are out of their reach (see README).
 
 A device already programmed can be pushed out of tolerance by its neighbours' pulses
 (half-select disturb); the next verify read sees it and it is programmed again, within its
@@ -36,13 +47,14 @@ import numpy as np
 import pandas as pd
 from pymeasure.experiment import FloatParameter, IntegerParameter, Parameter
 
+from labctl.array import Selection
 from labctl.errors import ConfigError
 from procedures.array_base import ArrayProcedure
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("converged", "stuck", "budget", "skipped")
-_CONVERGED, _STUCK, _BUDGET, _SKIPPED = range(4)
+STATUSES = ("converged", "stuck", "budget", "skipped", "out of reach")
+_CONVERGED, _STUCK, _BUDGET, _SKIPPED, _OUT_OF_REACH = range(5)
 _ACTIVE = -1
 
 
@@ -93,6 +105,8 @@ class WriteVerify(ArrayProcedure):
     LIMITED = {"v_read": "voltage", "v_set_start": "voltage", "v_set_max": "voltage",
                "v_reset_start": "voltage", "v_reset_max": "voltage",
                "width_start": "pulse_width", "width_max": "pulse_width"}
+    PULSES = ((("v_set_start", "v_set_max", "v_reset_start", "v_reset_max"),
+               ("width_start", "width_max")),)
 
     target = Parameter("Target map (random | uniform:G | file)", default="random")
     target_seed = IntegerParameter("Target seed", default=1, minimum=0, maximum=2**31 - 1)
@@ -140,6 +154,10 @@ class WriteVerify(ArrayProcedure):
             problems.append("width_max must be at least width_start")
         return problems
 
+    def reads_after_pulses(self, array) -> bool:
+        """Without a whole-array read each device is read right after its pulse."""
+        return not array.capabilities.whole_array_read
+
     def check_array(self, array) -> list[str]:
         problems = super().check_array(array)
         try:
@@ -170,12 +188,21 @@ class WriteVerify(ArrayProcedure):
         last_g = np.full(n, np.nan)
         idle = np.zeros(n, dtype=np.int64)  # consecutive do-nothing pulses at full drive
 
+        # With a whole-array read every iteration is pulses then one read of everything; without
+        # one, each pulsed device is read right after its pulse (pulse-then-read, one operation)
+        # and everything is read again only when no device is left to pulse, to catch the
+        # devices their neighbours' pulses disturbed.
+        whole = array.capabilities.whole_array_read
+        vread = None if whole else self.v_read
         g = self._read(sel, read_bias)
-        for iteration in range(self.max_pulses + 1):
+        g_first = g.copy()  # g is updated in place
+        verified = True  # g is a read of every device since the last pulse
+        iteration = 0
+        while True:  # ends: every pulse uses a device's budget, and no budget is endless
             err = (g - goal) / goal
             ok = np.abs(err) <= tol
             pending = status != _SKIPPED
-            in_play = pending & (status != _STUCK)
+            in_play = pending & (status != _STUCK) & (status != _OUT_OF_REACH)
             # a device is settled when in tolerance; one out of tolerance is re-activated
             # (disturbed by its neighbours) while it has budget left
             status[in_play & ok] = _CONVERGED
@@ -187,27 +214,38 @@ class WriteVerify(ArrayProcedure):
             active = status == _ACTIVE
             n_done = int(np.count_nonzero(status != _ACTIVE))
             self.emit("progress", 100.0 * n_done / max(n, 1))
-            if not active.any() or iteration == self.max_pulses:
-                break
+            if not active.any():
+                if verified:
+                    break
+                g, verified = self._read(sel, read_bias), True
+                last_dir[:] = 0  # the verify read is not a new pulse's result
+                continue
             if self.should_stop():
                 log.warning("write-verify stopped at iteration %d", iteration)
                 break
             direction = np.where(err < 0, 1, -1).astype(np.int8)  # below target: SET
             self._adapt(active, direction, last_dir, change, amp_set, amp_reset, width,
                         grid_width_min, idle)
-            status[active & (idle >= self.stuck_after)] = _STUCK
+            done = active & (idle >= self.stuck_after)
+            moved = np.abs(g - g_first) > self.stuck_change / 100.0 * np.abs(g_first)
+            status[done] = np.where(moved[done], _OUT_OF_REACH, _STUCK)
             active = status == _ACTIVE
             if not active.any():
-                break
+                continue
             amplitude = np.where(direction > 0, amp_set, amp_reset)
-            self._pulse(rows, cols, active, amplitude, width, bias)
+            last_g = np.where(active, g, np.nan)
+            after = self._pulse(rows, cols, active, amplitude, width, bias, vread, read_bias)
             pulses[active] += 1
             last_dir = np.where(active, direction, 0).astype(np.int8)
-            last_g = np.where(active, g, np.nan)
-            g = self._read(sel, read_bias)
+            iteration += 1
+            if whole:
+                g, verified = self._read(sel, read_bias), True
+            else:
+                g[active], verified = after, False
 
         err = (g - goal) / goal
-        judged = (status != _SKIPPED) & (status != _STUCK)  # by the last verify read
+        # by the last verify read; stuck, out of reach and skipped devices keep their status
+        judged = (status == _CONVERGED) | (status == _BUDGET) | (status == _ACTIVE)
         status[judged] = np.where(np.abs(err[judged]) <= tol, _CONVERGED, _BUDGET)
         self.device_status, self.final, self.goal = status, g, goal
         self._store(rows, cols, target_map, g, err, pulses, status, read_bias)
@@ -244,15 +282,24 @@ class WriteVerify(ArrayProcedure):
         idle[full] += 1
         idle[active & ~full] = 0
 
-    def _pulse(self, rows, cols, active, amplitude, width, bias) -> None:
-        """One pulse on every active device, one controller batch (one op per width)."""
-        from labctl.array import Selection
-
+    def _pulse(self, rows, cols, active, amplitude, width, bias, vread, read_bias):
+        """One pulse on every active device, one controller batch (one op per width); with
+        ``vread``, each device read after its pulse: the conductances (S) of the active devices,
+        in their order."""
         idx = np.flatnonzero(active)
+        groups = []
         with self.array.batch():
             for w in np.unique(width[idx]):
                 k = idx[width[idx] == w]
-                self.array.pulse(Selection.cells(rows[k], cols[k]), amplitude[k], float(w), bias)
+                groups.append((k, self.array.pulse(Selection.cells(rows[k], cols[k]),
+                                                   amplitude[k], float(w), bias, vread,
+                                                   read_bias)))
+        if vread is None:
+            return None
+        g = np.empty(rows.size)
+        for k, pending in groups:
+            g[k] = np.asarray(pending.result(), float).reshape(-1) / vread
+        return g[idx]
 
     def _read(self, sel, bias) -> np.ndarray:
         current = np.asarray(self.array.read(sel, self.v_read, bias), float)
@@ -290,7 +337,7 @@ class WriteVerify(ArrayProcedure):
         if self.device_status is None:
             return "not run"
         c = self.counts()
-        programmable = c["converged"] + c["budget"]
+        programmable = c["converged"] + c["budget"] + c["out of reach"]
         share = 100.0 * c["converged"] / programmable if programmable else 0.0
         stuck = [(int(r), int(cc)) for (r, cc), s in zip(zip(*self.devices(), strict=True),
                                                            self.device_status, strict=True)
@@ -299,4 +346,5 @@ class WriteVerify(ArrayProcedure):
                                                                      else "")
         return (f"{c['converged']} of {programmable} programmable devices within "
                 f"{self.tolerance:g} % ({share:.1f} %); {c['stuck']} stuck"
-                + (f": {named}" if stuck else "") + f"; {c['budget']} out of budget")
+                + (f": {named}" if stuck else "") + f"; {c['budget']} out of budget; "
+                f"{c['out of reach']} with the target out of reach")

@@ -289,7 +289,8 @@ def test_pulse_polarity_and_bias_schemes(sim, arc):
     others = np.ones((32, 32), bool)
     others[6, 7] = False
     assert np.allclose(r1[others], r0[others], rtol=1e-3)    # below the 0.8 V threshold
-    current = arc.pulse_one(6, 7, 1.5, 100e-6, bias="v/2", vread=VREAD)
+    current = arc.pulse_one(6, 7, 1.5, 100e-6, bias="v/2", vread=VREAD,
+                            read_bias="ground")
     assert resistance(sim)[6, 7] < 0.9 * r1[6, 7]             # positive: SET
     assert current == pytest.approx(VREAD / resistance(sim)[6, 7], rel=0.03)
     assert sim.device.disturb_time[6, 0] > 0 and sim.device.disturb_time[0, 7] > 0
@@ -334,13 +335,14 @@ def test_single_ended_schemes_stop_at_10v(sim, arc):
 def test_train_with_reads_is_one_program(sim, arc):
     t0 = sim.clock.now
     currents = arc.pulse_train(Selection.one(5, 6), [-1.5] * 100, 100e-9, bias="float",
-                               vread=VREAD)
+                               vread=VREAD, read_bias="ground")
     assert currents.shape == (100,)
     assert (sim.transactions, sim.retrievals) == (1, 100)
     assert currents[-1] == pytest.approx(VREAD / resistance(sim)[5, 6], rel=0.03)
     assert currents[-1] < currents[0]                         # RESET pulses
     assert 0.01 < sim.clock.now - t0 < 0.05                   # ≈ 200 µs per pulse + read
-    row = arc.pulse_train(Selection.row(2), [0.5, 0.6, 0.7], 50e-6, bias="v/2", vread=VREAD)
+    row = arc.pulse_train(Selection.row(2), [0.5, 0.6, 0.7], 50e-6, bias="v/2", vread=VREAD,
+                          read_bias="ground")
     assert row.shape == (3, 32) and (sim.transactions, sim.retrievals) == (2, 103)
     assert arc.pulse_train(Selection.one(1, 1), [1.0, 1.1], 1e-6, bias="float") is None
     log = arc.pulse_log.arrays()

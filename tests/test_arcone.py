@@ -376,7 +376,7 @@ def test_shutdown_resets_the_board_and_the_next_operation_reconfigures(rig):
     assert personality.jobs == ["00"]
     arc.read_one(0, 0, 0.5)
     assert personality.jobs == ["00", "999", "0", "01", "1"]
-    with pytest.raises(ArcOneError, match="cannot leave all lines float"):
+    with pytest.raises(LimitError, match="cannot leave all lines float"):
         arc.submit([Idle("float")])
 
 

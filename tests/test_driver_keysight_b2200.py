@@ -113,9 +113,11 @@ def test_switching_methods_normal_card():
     with expected_protocol(KeysightB2200, [
         (":ROUT:CLOS (@30112)", None),
         (":ROUT:OPEN:CARD 3;:ROUT:CLOS (@30201)", None),
+        (":ROUT:OPEN:CARD 3;:ROUT:CLOS (@30201);*OPC?", "1"),
     ]) as m:
         m.card3.close([(1, 12)])
         m.card3.route([(2, 1)])
+        m.card3.route([(2, 1)], wait=True)
 
 
 def test_bias_and_ground_output_methods():

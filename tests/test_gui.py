@@ -122,3 +122,28 @@ def test_over_limit_parameter_is_not_queued(qtbot, window, station, tmp_path):
     assert not list(tmp_path.glob("*.csv"))
     assert cell_max_abs_voltage(station) == 0.0  # nothing was applied, let alone > limit
     assert smu_mock(station).output_on is False
+
+
+def test_array_read_shows_the_conductance_map_as_a_heat_map(qtbot, tmp_path):
+    from pymeasure.display.windows import ManagedImageWindow
+
+    from labctl.station import Station
+    from procedures.array_read import ArrayRead
+
+    with Station.load("sim-crossbar-arc2", sim=True) as st:
+        window = make_window(ArrayRead, st, out=tmp_path)
+        qtbot.addWidget(window)
+        window.show()
+        assert isinstance(window, ManagedImageWindow)
+        experiment = queue_one(window)
+        qtbot.waitUntil(lambda: not window.manager.is_running()
+                        and experiment.procedure.status == Procedure.FINISHED,
+                        timeout=RUN_TIMEOUT_MS)
+        data = Results.load(experiment.results.data_filename).data
+        g = data.pivot(index="Row", columns="Column", values="Conductance (S)").to_numpy()
+        assert g.shape == (32, 32)
+        ok = st.bench.devices["xbar"].devices.formed  # read noise ±1 %
+        np.testing.assert_allclose(g[ok], st.bench.devices["xbar"].conductance[ok], rtol=0.03)
+        shot = tmp_path / "array-read.png"
+        assert window.grab().save(str(shot)) and shot.stat().st_size > 0
+        window.close()

@@ -10,7 +10,7 @@ import pytest
 from drivers.keithley2450 import Keithley2450
 from drivers.keysight_b2200 import KeysightB2200
 from drivers.smu_matrix import MIN_SWEEP_DELAY_S, SmuMatrixArray
-from labctl.array import Selection
+from labctl.array import Pulse, Selection
 from labctl.errors import LimitError
 from labctl.safety import Limits
 from labctl.station import Station
@@ -363,10 +363,10 @@ def test_read_one_and_transactions_per_device():
     before = counts(b)
     i = b.array.read_one(3, 6, 0.2, bias="float")
     assert i == pytest.approx(b.xbar.read_device(3, 6, 0.2, "float", noisy=False), rel=0.02)
-    assert np.subtract(counts(b), before).tolist() == [2, 2]   # route + *OPC?; output on + query
+    assert np.subtract(counts(b), before).tolist() == [1, 2]   # route;*OPC?; output on + query
     before = counts(b)
     g = b.array.read_all(0.2, bias="float")
-    assert np.subtract(counts(b), before).tolist() == [128, 64]  # route + *OPC?, one query each
+    assert np.subtract(counts(b), before).tolist() == [64, 64]  # route;*OPC?, one query each
     expected = np.array([[b.xbar.read_device(r, c, 0.2, "float", noisy=False)
                           for c in range(8)] for r in range(8)])
     np.testing.assert_allclose(g, expected, rtol=0.02)
@@ -380,7 +380,7 @@ def test_two_mainframes_write_the_row_frame_only_when_the_row_changes():
     b = build(shape=(32, 32), frames=2, params={"c2c_rel_std": 0.0})
     before = counts(b)
     row = b.array.read_row(4, 0.2, bias="float")
-    assert np.subtract(counts(b), before).tolist() == [2, 64, 33]
+    assert np.subtract(counts(b), before).tolist() == [1, 32, 33]
     expected = [b.xbar.read_device(4, c, 0.2, "float", noisy=False) for c in range(32)]
     np.testing.assert_allclose(row, expected, rtol=0.02)
 
@@ -420,7 +420,7 @@ def test_float_pulse_sets_the_selected_device_most_and_reads_after():
     r0 = b.xbar.devices.resistance
     before = counts(b)
     i = b.array.pulse_one(2, 5, 2.5, 0.005, bias="float", vread=0.2)
-    assert np.subtract(counts(b), before).tolist() == [2, 3]   # route + *OPC?; one sweep
+    assert np.subtract(counts(b), before).tolist() == [1, 3]   # route;*OPC?; one sweep
     drop = r0 - b.xbar.devices.resistance
     assert drop[2, 5] > 0 and drop[2, 5] == drop.max()
     assert i == pytest.approx(b.xbar.read_device(2, 5, 0.2, "float", noisy=False), rel=0.01)
@@ -455,7 +455,7 @@ def test_train_one_sweep_per_width_run():
                                                                            0.01], "float",
                               vread=0.2)
     assert out.shape == (4,)
-    assert np.subtract(counts(b), before).tolist() == [2, 6]   # route + *OPC?; two sweeps
+    assert np.subtract(counts(b), before).tolist() == [1, 6]   # route;*OPC?; two sweeps
     assert out[2] > out[0] and out[3] < out[2]                  # SET raises, RESET lowers I
     row = b.array.pulse_train(Selection.row(1), [2.0], [0.005], "ground")
     assert row is None
@@ -466,7 +466,7 @@ def test_ramp_stops_in_software_after_the_sweep():
     b = build(params=QUIET)
     before = counts(b)
     result = b.array.ramp(3, 3, 0.1, 1.0, 0.1, 0.003, bias="float", stop_current=1e-4)
-    assert np.subtract(counts(b), before).tolist() == [2, 3]
+    assert np.subtract(counts(b), before).tolist() == [1, 3]
     assert result.stopped and result.steps < 10
     assert abs(result.currents[-1]) > 1e-4 and np.all(np.abs(result.currents[:-1]) <= 1e-4)
     full = b.array.ramp(3, 4, 0.1, 0.3, 0.1, 0.003, bias="float", vread=0.05)
@@ -543,7 +543,7 @@ def test_sensed_reads_are_the_crossbars_column_reads(bias):
     assert b.array.capabilities.read_voltage == (0.2, 0.2)
     before = counts(b)
     g = b.array.read_all(0.2, bias=bias)
-    assert np.subtract(counts(b), before).tolist() == [128 + (bias == "ground"), 65]
+    assert np.subtract(counts(b), before).tolist() == [64 + (bias == "ground"), 65]
     expected = np.array([[b.xbar.read_device(r, c, 0.2, bias, noisy=False)
                           for c in range(8)] for r in range(8)])
     np.testing.assert_allclose(g, expected, rtol=0.02)
@@ -558,10 +558,9 @@ def test_ground_pulse_then_read_and_two_mainframes():
     r0 = b.xbar.devices.resistance
     before = counts(b)
     i = b.array.pulse_one(4, 20, 2.5, 0.005, bias="ground", vread=0.2)
-    # ground mode on both (1 each), drive route + *OPC? (2 each), sweep (3), sense route +
-    # *OPC? (2 each),
-    # output on at 0 V (1), query (1)
-    assert np.subtract(counts(b), before).tolist() == [5, 5, 5]
+    # ground mode on both (1 each), drive route;*OPC? (1 each), sweep (3), sense route;*OPC?
+    # (1 each), output on at 0 V (1), query (1)
+    assert np.subtract(counts(b), before).tolist() == [3, 3, 5]
     assert b.xbar.devices.resistance[4, 20] < r0[4, 20]
     assert i == pytest.approx(b.xbar.read_device(4, 20, 0.2, "ground", noisy=False), rel=1e-3)
 
@@ -580,6 +579,16 @@ def test_ground_ramp_stops_at_the_step_above_the_stop_current():
     assert b.xbar.devices.resistance[1, 1] == r_stop
     with pytest.raises(LimitError, match="needs vread"):
         b.array.ramp(1, 1, 0.5, 1.0, 0.1, 0.003, bias="ground")
+
+
+def test_smu_matrix_refuses_ground_reads_without_a_read_supply():
+    b = build()  # no read supply cabled
+    before = counts(b)
+    with pytest.raises(LimitError, match="read supply"):
+        b.array.validate([Pulse(Selection.one(0, 0), 1.0, 0.005, "float", 0.2, "ground")])
+    assert b.array.validate([Pulse(Selection.one(0, 0), 1.0, 0.005, "ground", 0.2,
+                                   "float")])
+    assert counts(b) == before
 
 
 # ====================================================================== through the station
