@@ -35,6 +35,8 @@ DEVICE_MODELS = {
     "hfox": ("mocks.devices.hfox:WeakResetArray", "mocks.devices.hfox:WeakResetParams"),
     "rf-circuit": ("mocks.devices.spintronics:RfCircuit",
                    "mocks.devices.spintronics:RfCircuitParams"),
+    "rf-network": ("mocks.devices.rf_network:RfNetwork",
+                   "mocks.devices.rf_network:RfNetworkParams"),
 }
 CROSSBAR = "mocks.devices.crossbar:Crossbar"
 
