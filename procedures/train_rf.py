@@ -26,9 +26,10 @@ target f_r) in the checkpoint and, at the end, in the array file (``/traces/prog
 A checkpoint (``<results>.ckpt.npz``) is written after programming and after every fine-tuning
 step, with a write-ahead pending record before the step's bias changes (engine contract,
 :mod:`labctl.training.checkpoint`). ``resume`` = an earlier run's results file continues from its
-last checkpoint: junctions whose SMU already holds the recorded bias are left alone (a bias
-setting is absolute, so nothing is applied twice), the others are set to it (a fresh simulated
-chip), then fine-tuning continues.
+last record (a pending step, if the run was killed while it set biases, is completed and
+committed): junctions whose SMU already holds the recorded bias are left alone (a bias setting
+is absolute, so nothing is applied twice), the others are set to it (all of them on a fresh
+simulated chip), then fine-tuning continues.
 """
 
 from __future__ import annotations
@@ -142,10 +143,23 @@ class TrainRf(RfProcedure):
                 problems.append(f"dataset {self.dataset}: needs two classes or more")
         except ConfigError as exc:
             problems.append(str(exc))
-        if self.resume and not (Checkpoints(checkpoint_path(self.resume)).path.is_file()):
-            problems.append(f"resume = {self.resume}: no checkpoint "
-                            f"{checkpoint_path(self.resume)}")
+        if self.resume:
+            problems += self._resume_problems()
         return problems
+
+    def _resume_problems(self) -> list[str]:
+        checkpoints = Checkpoints(checkpoint_path(self.resume))
+        if not checkpoints.path.is_file():
+            return [f"resume = {self.resume}: no checkpoint {checkpoints.path}"]
+        try:
+            meta = checkpoints.latest_meta()
+        except ConfigError as exc:
+            return [str(exc)]
+        differ = [f"{key} {meta.get(key)!r} -> {mine!r}" for key, mine in
+                  (("procedure", self.NAME), ("dataset", str(self.dataset)),
+                   ("data_seed", int(self.data_seed))) if meta.get(key) != mine]
+        return ([f"resume = {self.resume}: cannot resume a run with other settings "
+                 f"({'; '.join(differ)})"] if differ else [])
 
     def check_instruments(self, station) -> list[str]:
         roles = self.topology(station)
@@ -357,11 +371,12 @@ class TrainRf(RfProcedure):
             loss, correct = net.step(ds.x_train[idx], ds.y_train[idx], measured)
             after = self.targets(net)
             new = np.clip(biases + (after - before) / slopes, -limit, limit)
+            changed = [(k, role) for k, role, _ in self.junctions() if new[k] != biases[k]]
+            for k, _ in changed:
+                self.log_op(step, k, biases[k], new[k], after[k])
             checkpoints.write_pending(self.meta(step), self.state(net, new), {}, {})
-            for k, role, _ in self.junctions():
-                if new[k] != biases[k]:
-                    self.instruments[role].source_current = float(new[k])
-                    self.log_op(step, k, biases[k], new[k], after[k])
+            for k, role in changed:
+                self.instruments[role].source_current = float(new[k])
             biases[:] = new
             checkpoints.commit()
             test = (self.test_in_loop(net, ds) if step == self.finetune_steps else math.nan)
@@ -412,9 +427,12 @@ class TrainRf(RfProcedure):
             cal.append(c)
         net = self.build_net(ds, cal)
         if self.resume:
-            meta, state = checkpoints.load()
+            pending = checkpoints.load_pending()
+            meta, state = pending[:2] if pending is not None else checkpoints.load()
             net.load_state(state)
-            biases = self.restore(state)
+            biases = self.restore(state)  # a pending step's biases: the rest of them now
+            if pending is not None:
+                checkpoints.commit()
             self.ops = [tuple(r) for r in state["ops"]]
             self.accuracy = dict(meta["accuracy"])
             first = meta["step"] + 1

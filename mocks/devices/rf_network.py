@@ -136,10 +136,11 @@ class RfNetwork:
 
     def _locate(self, index: int) -> tuple[RfCircuit, int]:
         if index >= 0:
+            local = index
             for chain in self.chains:
-                if index < chain.n:
-                    return chain, index
-                index -= chain.n
+                if local < chain.n:
+                    return chain, local
+                local -= chain.n
             raise IndexError(f"no junction {index} on this network of {self.n} junctions")
         c = -1 - index
         if c >= len(self.chains):
