@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, Metadata
@@ -50,13 +49,14 @@ from labctl.training.checkpoint import Checkpoints, checkpoint_path
 from labctl.training.rf import ChainLayer, Neuron, RfConfig, RfNet
 from procedures.program_resonance import ProgramResonance
 from procedures.rf_base import RfProcedure, dbm_to_w, design_frequencies, numbered_roles
+from procedures.training_files import TrainingRunFiles
 
 log = logging.getLogger(__name__)
 
 OP_COLUMNS = ("step", "junction", "bias_before_a", "bias_after_a", "target_hz")
 
 
-class TrainRf(RfProcedure):
+class TrainRf(TrainingRunFiles, RfProcedure):
     """RF spintronic network: offline on the calibrated model, programmed, fine-tuned in situ."""
 
     NAME = "train-rf"
@@ -106,19 +106,9 @@ class TrainRf(RfProcedure):
 
     checkpoint_file = Metadata("Checkpoint", fget="_checkpoint_text")
 
-    results_path: str | None = None  # set by the runner / GUI
     result: dict | None = None
 
     # ------------------------------------------------------------------ files
-    def _run_file(self) -> Path:
-        if self.resume:
-            return Path(self.resume)
-        if self.results_path is None:
-            raise RuntimeError("train-rf: no results path (set by the runner or GUI)")
-        return Path(self.results_path)
-
-    def _checkpoint_text(self) -> str:
-        return str(checkpoint_path(self._run_file()))
 
     # ------------------------------------------------------------------ checks
     def _data(self) -> datasets.Dataset:
