@@ -34,6 +34,7 @@ simulated chip), then fine-tuning continues.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 
@@ -75,14 +76,16 @@ class TrainRf(TrainingRunFiles, RfProcedure):
     data_seed = IntegerParameter("Split, batch and initial-weight seed", default=0, minimum=0,
                                  maximum=2**31 - 1)
     epochs = IntegerParameter("Offline epochs (model)", default=30, minimum=1, maximum=100_000)
+    restarts = IntegerParameter("Initial weights tried (best after 5 epochs kept)", default=4,
+                                minimum=1, maximum=1000)
     batch_size = IntegerParameter("Batch size", default=32, minimum=1, maximum=100_000)
     lr = FloatParameter("Learning rate (offline)", units="alpha*f", default=0.03, minimum=0,
                         maximum=10)
-    finetune_steps = IntegerParameter("In-situ fine-tuning steps", default=6, minimum=0,
+    finetune_steps = IntegerParameter("In-situ fine-tuning steps", default=10, minimum=0,
                                       maximum=100_000)
-    finetune_batch = IntegerParameter("In-situ batch size", default=64, minimum=1,
+    finetune_batch = IntegerParameter("In-situ batch size", default=128, minimum=1,
                                       maximum=100_000)
-    finetune_lr = FloatParameter("Learning rate (in situ)", units="alpha*f", default=0.01,
+    finetune_lr = FloatParameter("Learning rate (in situ)", units="alpha*f", default=0.02,
                                  minimum=0, maximum=10)
     input_power = FloatParameter("Input power of u = 1", units="dBm", default=-30,
                                  minimum=-100, maximum=10)
@@ -270,23 +273,37 @@ class TrainRf(TrainingRunFiles, RfProcedure):
             layers.append(ChainLayer(freqs, *(np.reshape([c[key] for c in part], shape)
                                               for key in ("alpha", "ksd", "sym"))))
         config = RfConfig(lr=self.lr, p_max=float(dbm_to_w(self.input_power)))
-        return RfNet(layers[0], layers[1], Neuron(), config,
-                     (ds.x_train.min(axis=0), ds.x_train.max(axis=0)), seed=self.data_seed)
+        x_range = (ds.x_train.min(axis=0), ds.x_train.max(axis=0))
+        nets = [RfNet(layers[0], layers[1], Neuron(), config, x_range, seed=self.data_seed,
+                      restart=r) for r in range(self.restarts)]
+        if len(nets) == 1:
+            return nets[0]
+        screened = [self.epoch_losses(copy.deepcopy(net), ds, range(min(5, self.epochs)))[-1][0]
+                    for net in nets]  # the model only: no device is touched
+        return nets[int(np.argmin(screened))]  # untrained: train_offline starts it again
 
-    def train_offline(self, net: RfNet, ds: datasets.Dataset, baseline: float) -> None:
-        n = len(ds.y_train)
-        for epoch in range(self.epochs):
-            if self.should_stop():
-                return
+    def epoch_losses(self, net: RfNet, ds: datasets.Dataset, epochs) -> list[tuple]:
+        """Train ``net`` (the model) for ``epochs``: [(mean loss, training accuracy), …]."""
+        n, out = len(ds.y_train), []
+        for epoch in epochs:
             order = np.random.default_rng([self.data_seed, epoch]).permutation(n)
-            losses, correct = [], 0
+            losses, correct = 0.0, 0
             for b in range(0, n, self.batch_size):
                 idx = order[b:b + self.batch_size]
                 loss, c = net.step(ds.x_train[idx], ds.y_train[idx])
-                losses.append(loss * idx.size)
+                losses += loss * idx.size
                 correct += c
-            self.row(0, epoch + 1, sum(losses) / n, correct / n,
-                     net.accuracy(ds.x_test, ds.y_test), baseline)
+            out.append((losses / n, correct / n))
+        return out
+
+    def train_offline(self, net: RfNet, ds: datasets.Dataset, baseline: float) -> None:
+        """Train the model for ``epochs`` (a row each)."""
+        for epoch in range(self.epochs):
+            if self.should_stop():
+                return
+            [(loss, train_accuracy)] = self.epoch_losses(net, ds, [epoch])
+            self.row(0, epoch + 1, loss, train_accuracy, net.accuracy(ds.x_test, ds.y_test),
+                     baseline)
 
     # -- phase 1: programming and the network in the loop -----------------------------------
     def targets(self, net: RfNet) -> np.ndarray:

@@ -121,7 +121,7 @@ def test_spin_diode_fit_of_a_resonance_at_the_window_centre():
 # ------------------------------------------------------------------ the whole run
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One run of train-rf on sim-rf-net (calibration, offline, programming, 6 in-situ steps)."""
+    """One run of train-rf on sim-rf-net (calibration, offline, programming, 10 in-situ steps)."""
     root = tmp_path_factory.mktemp("train_rf")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LABCTL_CALIBRATION", str(root / "calibration"))
@@ -136,12 +136,13 @@ def trained(tmp_path_factory):
 def test_trains_to_95_percent_on_a_set_logistic_regression_cannot_separate(trained):
     df = trained["df"]
     offline, programmed, in_situ = (df[df.Phase == k] for k in (0, 1, 2))
-    assert len(offline) == 30 and len(programmed) == 1 and len(in_situ) == 6
+    assert len(offline) == 30 and len(programmed) == 1 and len(in_situ) == 10
     # 180 test samples: chance is 0.5 ± 0.037 (binomial sd); 0.65 is four sd above it
     assert df["Logistic baseline"].iloc[0] < 0.65
     assert offline["Test accuracy"].iloc[-1] >= 0.9           # in silico, before programming
-    assert programmed["Test accuracy"].iloc[0] >= 0.9          # measured through the hardware
-    assert in_situ["Test accuracy"].iloc[-1] >= 0.95           # after in-situ fine-tuning
+    # programmed and measured through the hardware: below the model (the oscillators' hidden
+    # spread); in-situ fine-tuning wins it back
+    assert in_situ["Test accuracy"].iloc[-1] >= max(0.95, programmed["Test accuracy"].iloc[0])
     assert in_situ["Test accuracy"].iloc[:-1].isna().all()     # the test set measured at the end
     assert not any(trained["safe"].values()), trained["safe"]  # every source and SMU off
 
@@ -152,7 +153,7 @@ def test_programming_log_and_checkpoint(trained):
         log = f.traces()["programming_log"]
     programmed = log[log[:, 0] == 0]
     assert sorted(programmed[:, 1].astype(int)) == list(range(36))  # every junction once
-    assert np.all(np.diff(log[:, 0]) >= 0) and log[-1, 0] == 6
+    assert np.all(np.diff(log[:, 0]) >= 0) and log[-1, 0] == 10
     # every fine-tuning operation starts from the bias the previous one left
     last = {}
     for step, k, before, after, _ in log:
@@ -160,7 +161,7 @@ def test_programming_log_and_checkpoint(trained):
             assert before == last[k]
         last[k] = after
     meta, state = Checkpoints(checkpoint_path(run)).load()
-    assert meta["step"] == 6 and meta["ops"] == len(log)
+    assert meta["step"] == 10 and meta["ops"] == len(log)
     assert np.array_equal(state["ops"], log)
     assert not Checkpoints(checkpoint_path(run)).pending_path.exists()
 
@@ -168,11 +169,11 @@ def test_programming_log_and_checkpoint(trained):
 def test_resume_continues_from_the_checkpoint_on_a_fresh_chip(trained, monkeypatch):
     monkeypatch.setenv("LABCTL_CALIBRATION", str(trained["root"] / "calibration"))
     run = trained["df"].attrs["results_file"]
-    df = labctl.run("train-rf", sim=True, out=trained["root"], resume=run, finetune_steps=7)
-    assert df.Phase.tolist() == [2] and df.Step.tolist() == [7]
+    df = labctl.run("train-rf", sim=True, out=trained["root"], resume=run, finetune_steps=11)
+    assert df.Phase.tolist() == [2] and df.Step.tolist() == [11]
     assert df["Test accuracy"].iloc[0] >= 0.95
     meta, state = Checkpoints(checkpoint_path(run)).load()
-    assert meta["step"] == 7 and state["ops"][:, 0].max() == 7
+    assert meta["step"] == 11 and state["ops"][:, 0].max() == 11
     assert meta["ops"] > trained["df"]["Programming operations"].iloc[-1]
 
 
@@ -200,16 +201,56 @@ def test_gui_window_offers_the_procedure(qtbot, tmp_path):
     with Station.load("sim-rf-net", sim=True) as st:
         window = make_window(TrainRf, st, out=tmp_path)
         qtbot.addWidget(window)
-        assert window.inputs.finetune_steps.value() == 6
+        assert window.inputs.finetune_steps.value() == 10
         window.close()
 
 
 def test_results_file_is_readable(trained):
     data = Results.load(trained["df"].attrs["results_file"]).data
-    assert not math.isnan(data["Logistic baseline"].iloc[0]) and len(data) == 37
+    assert not math.isnan(data["Logistic baseline"].iloc[0]) and len(data) == 41
 
 
 def test_resume_refuses_other_settings(trained):
     run = trained["df"].attrs["results_file"]
     with pytest.raises(ConfigError, match="other settings .*data_seed 0 -> 3"):
         labctl.run("train-rf", sim=True, out=trained["root"], resume=run, data_seed=3)
+
+
+def test_a_run_that_fails_before_its_commit_resumes_from_the_pending_record(trained, tmp_path,
+                                                                           monkeypatch):
+    """The run fails after step 3's bias changes, before their commit: the pending record holds
+    them. The failed run left every SMU safe (0 A, output off), so the resumed run (same chip)
+    sets each junction to the pending record's bias once, commits step 3 and goes on from
+    step 4; step 3's operations are in the log once."""
+    from procedures.train_rf import TrainRf
+
+    monkeypatch.setenv("LABCTL_CALIBRATION", str(trained["root"] / "calibration"))
+    commit = Checkpoints.commit
+
+    def dying_commit(self):
+        if Checkpoints(self.path).load_pending()[0]["step"] == 3:
+            raise RuntimeError("killed")
+        commit(self)
+
+    with Station.load("sim-rf-net", sim=True) as st:
+        monkeypatch.setattr(Checkpoints, "commit", dying_commit)
+        with pytest.raises(Exception, match="killed"):
+            labctl.run("train-rf", station=st, out=tmp_path)
+        monkeypatch.setattr(Checkpoints, "commit", commit)
+        run = str(next(tmp_path.glob("train-rf*.csv")))
+        pending = Checkpoints(checkpoint_path(run)).load_pending()
+        assert pending is not None and pending[0]["step"] == 3
+        bias_calls = []
+        original = TrainRf.bias
+        monkeypatch.setattr(TrainRf, "bias", lambda self, smu, i: (bias_calls.append(i),
+                                                                   original(self, smu, i)))
+        df = labctl.run("train-rf", station=st, out=tmp_path, resume=run)
+    assert len(bias_calls) == 36 + 8  # each junction once, then the 8 readout SMUs at 0 A
+    assert bias_calls[:36] == pending[1]["biases"].tolist()
+    assert df.Step.tolist() == list(range(4, 11))
+    meta, state = Checkpoints(checkpoint_path(run)).load()
+    ops = state["ops"]
+    assert meta["step"] == 10 and len(ops) == meta["ops"]
+    step3 = ops[ops[:, 0] == 3]
+    assert len(step3) == len(pending[1]["ops"]) - len(ops[ops[:, 0] < 3])
+    assert len(np.unique(step3[:, 1])) == len(step3)  # each junction once in step 3

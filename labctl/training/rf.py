@@ -146,14 +146,15 @@ class RfNet:
     """The two-layer network: ``layers`` = (hidden ChainLayer, output ChainLayer)."""
 
     def __init__(self, hidden: ChainLayer, output: ChainLayer, neuron: Neuron,
-                 config: RfConfig, x_range: tuple[np.ndarray, np.ndarray], seed: int = 0):
+                 config: RfConfig, x_range: tuple[np.ndarray, np.ndarray], seed: int = 0,
+                 restart: int = 0):
         if output.shape[1] != hidden.shape[0]:
             raise ValueError(f"the output chains have {output.shape[1]} junctions for "
                              f"{hidden.shape[0]} hidden neurons")
         self.layers = (hidden, output)
         self.neuron, self.config = neuron, config
         self.lo, self.hi = (np.asarray(a, dtype=float) for a in x_range)
-        rng = np.random.default_rng([seed, 6])
+        rng = np.random.default_rng([seed, 6, restart])  # restart: another initial θ
         self.theta = [np.clip(config.init_spread * rng.standard_normal(layer.shape), -1, 1)
                       for layer in self.layers]
         self.adam = [Adam(layer.shape) for layer in self.layers]
