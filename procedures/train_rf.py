@@ -175,10 +175,7 @@ class TrainRf(TrainingRunFiles, RfProcedure):
 
     # ------------------------------------------------------------------ run
     def startup(self) -> None:
-        super().startup()
-        problems = self.check_instruments(self.station)
-        if problems:
-            raise ValueError("; ".join(problems))
+        super().startup()  # and the instrument check (TrainingRunFiles)
         self.roles = self.topology(self.station)
         for group in self.roles.values():
             for role in group:
@@ -325,7 +322,7 @@ class TrainRf(TrainingRunFiles, RfProcedure):
                 return None
             biases[k] = out["bias"]
             self.log_op(0, k, 0.0, out["bias"], targets[k])
-            self.emit("progress", 40.0 * (k + 1) / targets.size)
+            self.emit("progress", 20.0 + 20.0 * (k + 1) / targets.size)
         return biases
 
     def start_network(self) -> None:
@@ -432,6 +429,7 @@ class TrainRf(TrainingRunFiles, RfProcedure):
             if c is None:
                 return
             cal.append(c)
+            self.emit("progress", 20.0 * (k + 1) / len(self.roles["junctions"]))
         net = self.build_net(ds, cal)
         if self.resume:
             pending = checkpoints.load_pending()

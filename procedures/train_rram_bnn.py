@@ -191,10 +191,7 @@ class TrainRramBnn(TrainingRunFiles, StationProcedure):
 
     # ------------------------------------------------------------------ run
     def startup(self) -> None:
-        super().startup()
-        problems = self.check_instruments(self.station)
-        if problems:
-            raise ValueError("; ".join(problems))
+        super().startup()  # and the instrument check (TrainingRunFiles)
         self.file = ArrayFile(sidecar_path(self._run_file()), "a" if self.resume else "w")
         if not self.resume:
             self.file.set_attrs(procedure=self.NAME, station=self.station.describe(),

@@ -1,5 +1,6 @@
-"""The files of a training run that can be resumed: the results file named by the runner (or,
-on resume, the earlier run's), and the checkpoint beside it."""
+"""What the training procedures share: the files of a run that can be resumed (the results file
+named by the runner or, on resume, the earlier run's, and the checkpoint beside it), and the
+check of the station's instruments again at startup."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from labctl.training.checkpoint import checkpoint_path
 
 
 class TrainingRunFiles:
-    """Mixin of the training procedures (``NAME``, ``resume`` and ``results_path``)."""
+    """Mixin of the training procedures (``NAME``, ``resume``, ``results_path`` and
+    ``check_instruments``), before their :class:`~procedures.base.StationProcedure` base."""
 
     results_path: str | None = None  # set by the runner / GUI
 
@@ -23,3 +25,9 @@ class TrainingRunFiles:
 
     def _checkpoint_text(self) -> str:
         return str(checkpoint_path(self._run_file()))
+
+    def startup(self) -> None:
+        super().startup()
+        problems = self.check_instruments(self.station)
+        if problems:
+            raise ValueError("; ".join(problems))
