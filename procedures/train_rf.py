@@ -463,11 +463,13 @@ class TrainRf(TrainingRunFiles, RfProcedure):
         self.finish(net, ds, baseline, biases)
 
     def restore(self, state: dict[str, np.ndarray]) -> np.ndarray:
-        """Set every junction whose SMU does not hold its checkpointed bias (module docstring)."""
+        """Set every junction whose SMU does not hold its checkpointed bias, output on (module
+        docstring)."""
         biases = np.array(state["biases"], dtype=float)
         for k, role, _ in self.junctions():
             smu = self.instruments[role]
-            if not math.isclose(float(smu.source_current), biases[k], abs_tol=1e-12):
+            if not (smu.source_enabled and
+                    math.isclose(float(smu.source_current), biases[k], abs_tol=1e-12)):
                 self.bias(smu, float(biases[k]))
         return biases
 
