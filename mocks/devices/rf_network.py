@@ -177,7 +177,3 @@ class RfNetwork:
 
     def apply(self, v, dt, index: int = 0) -> None:
         """Holding a bias changes nothing lasting in these devices."""
-
-    def emission_lines(self) -> list[tuple[float, float, float]]:
-        """Every hidden oscillator's emission (for an analyzer on the oscillators' line)."""
-        return [line for chain in self.hidden for line in chain.emission_lines()]
