@@ -77,7 +77,10 @@ def fit_spin_diode(freqs, volts, power_w: float) -> dict[str, Parameter]:
     sym0 = float(np.interp(f0, f, v)) - offset0 if np.all(np.diff(f) > 0) else 0.0
     amp = max(abs(anti0), abs(sym0), float(np.std(v)), 1e-12)
     scale = np.array([gamma0, gamma0, amp, amp, amp, amp / gamma0])
-    centre = np.array([f0, 0, 0, 0, 0, 0])
+    # f_r is fitted as f0 − 5Γ0 + Γ0·z: z near 5, never near 0, where curve_fit's relative
+    # difference step (|z|·1.5e-8) would move f_r by less than a float's resolution in Hz and
+    # leave the covariance singular (a resonance exactly at the window's centre did)
+    centre = np.array([f0 - 5 * gamma0, 0, 0, 0, 0, 0])
 
     def scaled(f, *z):  # parameters in units of the expected linewidth and amplitude
         return spin_diode_model(f, *(centre + scale * np.asarray(z)))

@@ -42,6 +42,8 @@ DEVICE_MODELS = {
     "dw-depinning": ("mocks.devices.stochastic:DepinningArray",
                      "mocks.devices.stochastic:DepinningParams"),
     "mtj": ("mocks.devices.stochastic:MTJArray", "mocks.devices.stochastic:MTJParams"),
+    "rf-network": ("mocks.devices.rf_network:RfNetwork",
+                   "mocks.devices.rf_network:RfNetworkParams"),
 }
 CROSSBAR = "mocks.devices.crossbar:Crossbar"
 

@@ -54,6 +54,7 @@ from labctl.training.layers import SoftwareBinaryLayer
 from labctl.training.rram import CrossbarPairs, PairSettings, place
 from procedures.array_base import release_array_file
 from procedures.base import StationProcedure
+from procedures.training_files import TrainingRunFiles
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ INITIAL_SPREAD = 0.108
 SET, √2·√(sd c1² + (sd R0 / R0)²) = √2·√(0.0532² + 0.0546²) with the published D2D values."""
 
 
-class TrainRramBnn(StationProcedure):
+class TrainRramBnn(TrainingRunFiles, StationProcedure):
     """In-situ BNN training on HfOx differential pairs (Majumdar; Laborieux metaplasticity)."""
 
     NAME = "train-rram-bnn"
@@ -115,7 +116,6 @@ class TrainRramBnn(StationProcedure):
     array_file = Metadata("Array file", fget="_array_file_text")
     checkpoint_file = Metadata("Checkpoint", fget="_checkpoint_text")
 
-    results_path: str | None = None  # set by the runner / GUI
     file: ArrayFile | None = None
     result: dict | None = None
 
@@ -124,19 +124,8 @@ class TrainRramBnn(StationProcedure):
         return tuple(r.strip() for r in str(self.arrays).split(",") if r.strip())
 
     # ------------------------------------------------------------------ files
-    def _run_file(self) -> Path:
-        """The results file whose array file and checkpoint this run writes."""
-        if self.resume:
-            return Path(self.resume)
-        if self.results_path is None:
-            raise RuntimeError("train-rram-bnn: no results path (set by the runner or GUI)")
-        return Path(self.results_path)
-
     def _array_file_text(self) -> str:
         return str(sidecar_path(self._run_file()))
-
-    def _checkpoint_text(self) -> str:
-        return str(checkpoint_path(self._run_file()))
 
     # ------------------------------------------------------------------ checks
     def _data(self) -> datasets.Dataset:
@@ -207,10 +196,7 @@ class TrainRramBnn(StationProcedure):
 
     # ------------------------------------------------------------------ run
     def startup(self) -> None:
-        super().startup()
-        problems = self.check_instruments(self.station)
-        if problems:
-            raise ValueError("; ".join(problems))
+        super().startup()  # and the instrument check (TrainingRunFiles)
         self.file = ArrayFile(sidecar_path(self._run_file()), "a" if self.resume else "w")
         if not self.resume:
             self.file.set_attrs(procedure=self.NAME, station=self.station.describe(),
