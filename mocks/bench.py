@@ -33,6 +33,7 @@ DEVICE_MODELS = {
     # model name -> (array class, parameter dataclass)
     "rram": ("mocks.devices.rram:RRAMArray", "mocks.devices.rram:RRAMParams"),
     "hfox": ("mocks.devices.hfox:WeakResetArray", "mocks.devices.hfox:WeakResetParams"),
+    "nbox": ("mocks.devices.nbox:NbOxNeurons", "mocks.devices.nbox:NbOxParams"),
 }
 CROSSBAR = "mocks.devices.crossbar:Crossbar"
 

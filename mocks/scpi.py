@@ -51,14 +51,17 @@ class ScpiError(Exception):
 
 
 def _keyword_regex(keyword: str) -> str:
-    """``VOLTage`` -> regex for ``VOLT`` or ``VOLTAGE``; ``[n]``: optional suffix."""
+    """``VOLTage`` -> regex for ``VOLT`` or ``VOLTAGE``; ``[n]``: optional suffix; ``n``: a
+    required suffix (``SOURce2``)."""
     suffix = ""
-    m = re.fullmatch(r"([A-Za-z*]+)(?:\[(\d)\])?", keyword)
+    m = re.fullmatch(r"([A-Za-z*]+)(?:\[(\d)\]|(\d))?", keyword)
     if not m:
         raise ValueError(f"bad SCPI keyword {keyword!r}")
-    word, num = m.groups()
+    word, num, fixed = m.groups()
     if num is not None:
         suffix = f"(?:{num})?"
+    elif fixed is not None:
+        suffix = fixed
     short = "".join(c for c in word if c.isupper() or c == "*")
     long_ = word.upper()
     alternatives = long_ if short == long_ else f"{long_}|{short}"
@@ -68,7 +71,7 @@ def _keyword_regex(keyword: str) -> str:
 def compile_header(pattern: str) -> re.Pattern:
     """Compile a SCPI header pattern such as ``[:SOURce[1]]:VOLTage[:LEVel][:IMMediate]``."""
     out, i, depth_stack = [], 0, []
-    token = re.compile(r"\[|\]|:[A-Za-z*]+(?:\[\d\])?")
+    token = re.compile(r"\[|\]|:[A-Za-z*]+(?:\[\d\]|\d)?")
     while i < len(pattern):
         m = token.match(pattern, i)
         if not m:

@@ -7,4 +7,6 @@ PERSONALITIES = {
     "arcone": "mocks.instruments.arcone:ArcOnePersonality",
     "pyarc2": "mocks.instruments.pyarc2_sim:SimInstrument",
     "keysight-b2200": "mocks.instruments.keysight_b2200:KeysightB2200Personality",
+    "keysight33500": "mocks.instruments.keysight33500:Keysight33500Personality",
+    "infiniivision": "mocks.instruments.infiniivision:InfiniiVisionPersonality",
 }
