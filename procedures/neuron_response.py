@@ -41,10 +41,10 @@ class NeuronResponse(StationProcedure):
     repeats = IntegerParameter("Acquisitions per point", default=1, minimum=1, maximum=1000)
     pulse_amplitude = FloatParameter("Pulse amplitude", units="V", default=4.0, minimum=0,
                                      maximum=10)
-    pulse_width = FloatParameter("Pulse width", units="s", default=1e-6, minimum=16e-9,
+    pulse_width = FloatParameter("Pulse width", units="s", default=2e-6, minimum=16e-9,
                                  maximum=1.0)
     n_pulses = IntegerParameter("Pulses per train", default=10, minimum=1, maximum=10000)
-    interval_start = FloatParameter("First pulse interval", units="s", default=5e-6,
+    interval_start = FloatParameter("First pulse interval", units="s", default=4e-6,
                                     minimum=32e-9, maximum=1.0)
     interval_stop = FloatParameter("Last pulse interval", units="s", default=100e-6,
                                    minimum=32e-9, maximum=1.0)

@@ -83,7 +83,7 @@ class NbOxParams:
     """Heat capacity of the switching volume, J/K (1e-16–1e-14; τ_th = 6 ns)."""
     t_room_k: float = 300.0
     """Ambient (heat-sink) temperature, K."""
-    r_sub_k_per_w: float = 1e5
+    r_sub_k_per_w: float = 3e5
     """Thermal resistance substrate node → heat sink, K/W (0: no slow variable)."""
     tau_sub_s: float = 1e-3
     """Substrate thermal time constant R_sub·C_sub, s (the slow variable)."""
