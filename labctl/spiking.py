@@ -10,11 +10,11 @@ Behaviours (Drouhin et al., arXiv 2209.00413; PHYSICS.md §4) and the features t
 
 ==========================  =================================================================
 tonic spiking               step responses that keep spiking to the end of the step, regular
-                            (ISI CV < ``CV_IRREGULAR``), rate rising with the input
+                            (ISI CV2 < ``CV_IRREGULAR``), rate rising with the input
 phasic bursting             a step response with ≥ 3 spikes that then falls silent for the
                             rest of the step (silence > ``BURST_SILENCE`` of the step and
                             > 5 mean ISIs)
-stochastic spiking          pooled interspike intervals with CV ≥ ``CV_IRREGULAR``
+stochastic spiking          interspike intervals with CV2 ≥ ``CV_IRREGULAR`` (≥ 10 spikes)
 spike latency               first-spike latency falling with the step amplitude, by a factor
                             ≥ ``LATENCY_RATIO`` over the sweep
 leaky integrate-and-fire    one sub-threshold pulse does not fire, a train does (after ≥ 2
@@ -67,6 +67,17 @@ def isi_stats(times: np.ndarray) -> tuple[float, float]:
     return float(isi.mean()), float(isi.std(ddof=1) / isi.mean())
 
 
+def local_variation(times: np.ndarray) -> float:
+    """CV2 (Holt et al., J. Neurophysiol. 75, 1806 (1996)): the mean of 2·|I₂ − I₁|/(I₂ + I₁)
+    over successive interspike intervals: ≈ 0 for a regular train, ≈ 1 for a Poisson one, and
+    insensitive to a slow drift of the rate (adaptation) that inflates the plain CV. NaN with
+    < 3 intervals."""
+    isi = np.diff(np.asarray(times, float))
+    if isi.size < 3:
+        return math.nan
+    return float(np.mean(2 * np.abs(np.diff(isi)) / (isi[1:] + isi[:-1])))
+
+
 def step_features(times: np.ndarray, duration: float) -> dict[str, float]:
     """Features of the response to a step of ``duration`` s starting at t = 0."""
     times = np.asarray(times, float)
@@ -79,6 +90,7 @@ def step_features(times: np.ndarray, duration: float) -> dict[str, float]:
         "latency": float(times[0]) if n else math.nan,
         "isi_mean": mean_isi,
         "isi_cv": cv,
+        "isi_cv2": local_variation(times),
         "last_spike": float(times[-1]) if n else math.nan,
         "silence": duration - float(times[-1]) if n else duration,
     }
@@ -91,7 +103,7 @@ def classify_step(f: dict[str, float], duration: float) -> str:
         return SILENT
     if n >= 3 and f["silence"] > max(BURST_SILENCE * duration, 5 * f["isi_mean"]):
         return PHASIC
-    if n >= 3 and f["isi_cv"] >= CV_IRREGULAR:
+    if n >= 4 and f["isi_cv2"] >= CV_IRREGULAR:
         return STOCHASTIC
     if n >= 3:
         return TONIC
@@ -143,8 +155,8 @@ def classify_sweep(mode: str, rows: list[dict]) -> str:
         if any(r["class"] == PHASIC for r in rows):
             return PHASIC
     elif mode == "isi":
-        isis = np.concatenate([np.diff(r["times"]) for r in rows])
-        if isis.size >= 10 and isis.std(ddof=1) / isis.mean() >= CV_IRREGULAR:
+        cv2 = [r["isi_cv2"] for r in rows if math.isfinite(r["isi_cv2"])]
+        if sum(r["spikes"] for r in rows) >= 10 and cv2 and np.mean(cv2) >= CV_IRREGULAR:
             return STOCHASTIC
     elif mode == "lif":
         r = rows[0]

@@ -39,14 +39,14 @@ class NeuronResponse(StationProcedure):
     step_duration = FloatParameter("Step duration", units="s", default=3e-3, minimum=1e-6,
                                    maximum=1.0)
     repeats = IntegerParameter("Acquisitions per point", default=1, minimum=1, maximum=1000)
-    pulse_amplitude = FloatParameter("Pulse amplitude", units="V", default=4.0, minimum=0,
+    pulse_amplitude = FloatParameter("Pulse amplitude", units="V", default=5.0, minimum=0,
                                      maximum=10)
-    pulse_width = FloatParameter("Pulse width", units="s", default=2e-6, minimum=16e-9,
+    pulse_width = FloatParameter("Pulse width", units="s", default=20e-6, minimum=16e-9,
                                  maximum=1.0)
-    n_pulses = IntegerParameter("Pulses per train", default=10, minimum=1, maximum=10000)
-    interval_start = FloatParameter("First pulse interval", units="s", default=4e-6,
+    n_pulses = IntegerParameter("Pulses per train", default=6, minimum=1, maximum=10000)
+    interval_start = FloatParameter("First pulse interval", units="s", default=30e-6,
                                     minimum=32e-9, maximum=1.0)
-    interval_stop = FloatParameter("Last pulse interval", units="s", default=100e-6,
+    interval_stop = FloatParameter("Last pulse interval", units="s", default=300e-6,
                                    minimum=32e-9, maximum=1.0)
     rest_time = FloatParameter("Rest before each stimulus", units="s", default=20e-3,
                                minimum=0, maximum=100)
@@ -58,7 +58,8 @@ class NeuronResponse(StationProcedure):
                                  maximum=1e-2)
 
     DATA_COLUMNS = ["Point", "Repeat", "Amplitude (V)", "Interval (s)", "Spikes", "Rate (Hz)",
-                    "First-spike latency (s)", "ISI mean (s)", "ISI CV", "Last spike (s)",
+                    "First-spike latency (s)", "ISI mean (s)", "ISI CV", "ISI CV2",
+                    "Last spike (s)",
                     "Pulses to fire", "Leak time (s)", "Class", "Behaviour"]
 
     results_path: str | None = None  # set by the runner / GUI: the waveform file goes beside it
@@ -148,7 +149,8 @@ class NeuronResponse(StationProcedure):
                     "Point": k, "Repeat": rep, "Amplitude (V)": amplitude,
                     "Interval (s)": interval, "Spikes": row["spikes"], "Rate (Hz)": row["rate"],
                     "First-spike latency (s)": row["latency"], "ISI mean (s)": row["isi_mean"],
-                    "ISI CV": row["isi_cv"], "Last spike (s)": row["last_spike"],
+                    "ISI CV": row["isi_cv"], "ISI CV2": row["isi_cv2"],
+                    "Last spike (s)": row["last_spike"],
                     "Pulses to fire": row["pulses_to_fire"], "Leak time (s)": row["leak"],
                     "Class": row["class"], "Behaviour": behaviour})
                 done += 1

@@ -54,6 +54,7 @@ import numpy as np
 from mocks.devices.rram import check_params, params_from_dict
 
 K_B_EV = 8.617333262e-5  # Boltzmann constant, eV/K
+NEWTON_ITERATIONS = 2  # per step, on the film's backward-Euler heat balance
 
 Source = Callable[[float, float], tuple[np.ndarray, np.ndarray, float]]
 """What drives the circuit: ``source(t0, t1) -> (edges, levels, r_source_ohm)`` gives the input
@@ -190,29 +191,48 @@ class NbOxNeurons:
         return 0.5 * (lo + hi)
 
     def voltage_at_current(self, i, index=Ellipsis) -> np.ndarray:
-        """Static (DC) device voltage (V) at current ``i`` (A): the S-shaped I–V, single-valued
-        in current."""
+        """Static (DC) device voltage (V) when a source drives current ``i`` (A) through it:
+        the S-shaped I–V, single-valued in current. The driven devices take that operating
+        point's static temperatures (a current source holds them anywhere on the curve,
+        including its negative-resistance part)."""
         i = np.asarray(i, dtype=float)
         ea = self._select(index, self.ea.reshape(self.shape))
         r0 = self._select(index, self.r0.reshape(self.shape))
         t = self.steady_temperature_at_current(i, index)
-        return i * (self.params.r_contact_ohm + r0 * np.exp(ea / (K_B_EV * t)))
+        v = i * (self.params.r_contact_ohm + r0 * np.exp(ea / (K_B_EV * t)))
+        if np.shape(v) == np.shape(self.t.reshape(self.shape)[index]):
+            self._hold(v, t, index)
+        return v
 
-    def current(self, v, index=Ellipsis) -> np.ndarray:
-        """Static (DC) device current (A) at voltage ``v`` (V) on the branch the device is on:
-        heat balance T = T_room + (R_th + R_sub)·v²/R_d(T) iterated from the present film
-        temperature, which converges monotonically to the nearest stable root in the direction
-        of the heat flow (from the OFF state past V_th: runaway to the ON branch)."""
+    def _static_temperature(self, v, index) -> np.ndarray:
+        """Film temperature held at ``v``: the present one if it balances the heat flow there
+        (to 1e-6 K), else the heat balance T = T_room + (R_th + R_sub)·v²/R_d(T) iterated from
+        it, which converges monotonically to the nearest stable root in the direction of the
+        heat flow (from the OFF state past V_th: runaway to the ON branch)."""
         p = self.params
         v = np.asarray(v, dtype=float)
         ea = self._select(index, self.ea.reshape(self.shape))
         r0 = self._select(index, self.r0.reshape(self.shape))
+        r_th = p.r_th_k_per_w + p.r_sub_k_per_w
+
+        def balance(t):
+            return p.t_room_k + r_th * v * v / (p.r_contact_ohm + r0 * np.exp(ea / (K_B_EV * t)))
+
         t = np.broadcast_to(self._select(index, self.t.reshape(self.shape)),
                             np.broadcast(v, ea).shape).copy()
-        r_th = p.r_th_k_per_w + p.r_sub_k_per_w
+        if np.all(np.abs(balance(t) - t) < 1e-6):
+            return t
         for _ in range(400):
-            t = p.t_room_k + r_th * v * v / (p.r_contact_ohm + r0 * np.exp(ea / (K_B_EV * t)))
-        return v / (p.r_contact_ohm + r0 * np.exp(ea / (K_B_EV * t)))
+            t = balance(t)
+        return t
+
+    def current(self, v, index=Ellipsis) -> np.ndarray:
+        """Static (DC) device current (A) at voltage ``v`` (V) on the branch the device is on
+        (see :meth:`_static_temperature`): hysteretic under voltage control."""
+        ea = self._select(index, self.ea.reshape(self.shape))
+        r0 = self._select(index, self.r0.reshape(self.shape))
+        t = self._static_temperature(v, index)
+        return np.asarray(v, float) / (self.params.r_contact_ohm + r0 * np.exp(ea / (K_B_EV * t)))
 
     def measure_current(self, v, index=Ellipsis) -> np.ndarray:
         """What an ammeter reads at ``v``: the static current (no read noise of its own)."""
@@ -221,13 +241,13 @@ class NbOxNeurons:
     def apply(self, v, dt, index=Ellipsis) -> None:
         """Hold the device alone at ``v`` (V) for ``dt`` s (an SMU across it): dt ≫ τ_th, so the
         film and substrate take their static temperatures on the present branch."""
+        self._hold(np.asarray(v, float), self._static_temperature(v, index), index)
+
+    def _hold(self, v, t_film, index) -> None:
         p = self.params
-        i = self.current(v, index)
-        heat = np.asarray(v, dtype=float) * i
-        t = self.t.reshape(self.shape)
-        t_sub = self.t_sub.reshape(self.shape)
-        t_sub[index] = p.t_room_k + p.r_sub_k_per_w * heat
-        t[index] = t_sub[index] + p.r_th_k_per_w * heat
+        heat = (t_film - p.t_room_k) / (p.r_th_k_per_w + p.r_sub_k_per_w)
+        self.t.reshape(self.shape)[index] = t_film
+        self.t_sub.reshape(self.shape)[index] = p.t_room_k + p.r_sub_k_per_w * heat
         self.v.reshape(self.shape)[index] = v
 
     # ================================================================== circuit
@@ -312,7 +332,19 @@ class NbOxNeurons:
             z = lam * dt
             phi = np.where(np.abs(z) > 1e-9, np.expm1(z) / np.where(z == 0, 1.0, z), 1.0)
             flow = (t - t_sub) * inv_rth
+            t_old = t
             t = np.maximum(t + (heat - flow) * inv_cth * phi * dt, p.t_room_k)
+            # then Newton on the backward-Euler balance at the new node voltage (well posed:
+            # its slope C_th·(1/dt − λ) > 0 since λ·dt ≤ 0.5), so the film tracks the
+            # quasi-static branch closely even where it folds
+            for _ in range(NEWTON_ITERATIONS):
+                film = self._film(t, ea)
+                g = 1.0 / (p.r_contact_ohm + film)
+                heat = v * v * g
+                slope = p.c_th_j_per_k / dt + inv_rth - heat * g * film * ea / (K_B_EV * t * t)
+                resid = (t - t_old) * p.c_th_j_per_k / dt - heat + (t - t_sub) * inv_rth
+                t = np.maximum(t - resid / np.maximum(slope, 0.5 * p.c_th_j_per_k / dt),
+                               p.t_room_k)
             if sub:  # substrate: exponential toward its balance with the flow frozen
                 t_eq = p.t_room_k + p.r_sub_k_per_w * flow
                 t_sub = t_eq + (t_sub - t_eq) * math.exp(-dt / p.tau_sub_s)

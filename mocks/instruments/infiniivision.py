@@ -351,59 +351,50 @@ class InfiniiVisionPersonality(ScpiPersonality):
         return (f":TIM:MODE {tb['MODE']};REF {tb['REF']};MAIN:RANG {fmt(tb['RANG'])};"
                 f"POS {fmt(tb['POS'])}")
 
-    def _ch_number(self, n, key, per):
-        """SCALe (per = 1) or RANGe (per = 8 divisions), 1 mV/div to 5 V/div × probe."""
+    def _ch_setting(self, n, show, apply):
+        """Handler for a setting of channel ``n``: the query answers ``show(c)``, the command
+        runs ``apply(c, text)`` (validates, raising ScpiError, then sets)."""
         def handler(args, query):
             c = self.chan[n]
             if query:
-                return fmt(c[key] * per)
+                return show(c)
             self.need(args, 1)
-            value = parse_number(args[0]) / per
+            apply(c, args[0])
+        return handler
+
+    def _ch_number(self, n, key, per):
+        """SCALe (per = 1) or RANGe (per = 8 divisions), 1 mV/div to 5 V/div × probe."""
+        def apply(c, text):
+            value = parse_number(text) / per
             if not 1e-3 * c["PROB"] <= value <= 5.0 * c["PROB"]:
                 raise ScpiError(-222, f"vertical scale {value:g} V/div")
             c[key] = value
-        return handler
+        return self._ch_setting(n, lambda c: fmt(c[key] * per), apply)
 
     def _ch_offset(self, n):
-        def handler(args, query):
-            c = self.chan[n]
-            if query:
-                return fmt(c["OFFS"])
-            self.need(args, 1)
-            value = parse_number(args[0])
+        def apply(c, text):
+            value = parse_number(text)
             if abs(value) > 40.0 * c["PROB"]:
                 raise ScpiError(-222, f"offset {value:g} V")
             c["OFFS"] = value
-        return handler
+        return self._ch_setting(n, lambda c: fmt(c["OFFS"]), apply)
 
     def _ch_probe(self, n):
-        def handler(args, query):
-            c = self.chan[n]
-            if query:
-                return fmt(c["PROB"])
-            self.need(args, 1)
-            value = parse_number(args[0])
+        def apply(c, text):
+            value = parse_number(text)
             if not 0.001 <= value <= 10000:
                 raise ScpiError(-222, f"probe attenuation {value:g}")
             c["SCAL"] *= value / c["PROB"]
             c["PROB"] = value
-        return handler
+        return self._ch_setting(n, lambda c: fmt(c["PROB"]), apply)
 
     def _ch_flag(self, n, key):
-        def handler(args, query):
-            if query:
-                return "1" if self.chan[n][key] else "0"
-            self.need(args, 1)
-            self.chan[n][key] = parse_bool(args[0])
-        return handler
+        return self._ch_setting(n, lambda c: "1" if c[key] else "0",
+                                lambda c, text: c.__setitem__(key, parse_bool(text)))
 
     def _ch_label(self, n):
-        def handler(args, query):
-            if query:
-                return f'"{self.chan[n]["LAB"]}"'
-            self.need(args, 1)
-            self.chan[n]["LAB"] = parse_string(args[0])[:10]
-        return handler
+        return self._ch_setting(n, lambda c: f'"{c["LAB"]}"',
+                                lambda c, text: c.__setitem__("LAB", parse_string(text)[:10]))
 
     def _ch_summary(self, n):
         def handler(args, query):

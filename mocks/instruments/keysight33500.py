@@ -267,101 +267,80 @@ class Keysight33500Personality(ScpiPersonality):
         self.command(":PHASe:SYNChronize", self._phase_sync)
         self.command(":TRIGger[1][:IMMediate]", self._trg)
 
-    # ---- generic handlers on one channel's attribute
-    def _num(self, n, attr, lo, hi, check=None):
+    # ---- channel settings: one handler factory, a reply and an apply per setting
+    def _setting(self, n, show, apply, restart: bool = True):
+        """Handler for a setting of channel ``n``: the query answers ``show(c)``; the command
+        runs ``apply(c, text)`` (which validates, raising ScpiError, then sets) and, if
+        ``restart``, restarts continuous output at phase 0."""
         def handler(args, query):
             c = self.ch[n]
             if query:
-                return fmt(getattr(c, attr))
+                return show(c)
             self.need(args, 1)
-            value = parse_number(args[0], lo, hi, getattr(_Channel(), attr))
+            apply(c, args[0])
+            if restart:
+                self._changed(c)
+        return handler
+
+    def _num(self, n, attr, lo, hi, check=None):
+        def apply(c, text):
+            value = parse_number(text, lo, hi, getattr(_Channel(), attr))
             if not lo <= value <= hi:
                 raise ScpiError(-222, f"{value:g} outside [{lo:g}, {hi:g}]")
             if check is not None:
                 check(c, value)
             setattr(c, attr, value)
-            self._changed(c)
-        return handler
+        return self._setting(n, lambda c: fmt(getattr(c, attr)), apply)
 
     def _choice(self, n, attr, choices):
-        def handler(args, query):
-            if query:
-                return getattr(self.ch[n], attr)
-            self.need(args, 1)
-            setattr(self.ch[n], attr, parse_choice(args[0], choices))
-        return handler
+        return self._setting(n, lambda c: getattr(c, attr),
+                             lambda c, text: setattr(c, attr, parse_choice(text, choices)),
+                             restart=False)
 
     def _flag(self, n, attr):
-        def handler(args, query):
-            c = self.ch[n]
-            if query:
-                return "1" if getattr(c, attr) else "0"
-            self.need(args, 1)
-            setattr(c, attr, parse_bool(args[0]))
-            self._changed(c)
-        return handler
+        return self._setting(n, lambda c: "1" if getattr(c, attr) else "0",
+                             lambda c, text: setattr(c, attr, parse_bool(text)))
 
-    # ---- specific handlers
+    # ---- specific settings
     def _function(self, n):
-        def handler(args, query):
-            c = self.ch[n]
-            if query:
-                return c.function
-            self.need(args, 1)
-            f = parse_choice(args[0], FUNCTIONS)
+        def apply(c, text):
+            f = parse_choice(text, FUNCTIONS)
             if f in ("NOIS", "PRBS"):
                 raise ScpiError(-221, f"{f} is not modelled on this bench")
             c.function = f
-            self._changed(c)
-        return handler
+        return self._setting(n, lambda c: c.function, apply)
 
-    def _limit(self, c: _Channel, amplitude: float, offset: float) -> None:
+    @staticmethod
+    def _levels(c: _Channel, amplitude: float, offset: float) -> None:
+        """Set amplitude (Vpp) and offset (V) if the output can make them, else -222/-221."""
         k = 1.0 if c.load == OUTPUT_OHM else 2.0
         if not 1e-3 * k <= amplitude <= 10.0 * k + 1e-12:
             raise ScpiError(-222, f"amplitude {amplitude:g} Vpp")
         if abs(offset) + amplitude / 2 > 5.0 * k + 1e-12:
             raise ScpiError(-221, f"offset {offset:g} V with {amplitude:g} Vpp exceeds "
                                   f"±{5 * k:g} V")
+        c.amplitude, c.offset = amplitude, offset
 
     def _amplitude(self, n):
-        def handler(args, query):
-            c = self.ch[n]
-            if query:
-                return fmt(c.amplitude)
-            self.need(args, 1)
-            a = parse_number(args[0], 1e-3, 10.0, 0.1)
-            self._limit(c, a, c.offset)
-            c.amplitude = a
-            self._changed(c)
-        return handler
+        return self._setting(n, lambda c: fmt(c.amplitude), lambda c, text: self._levels(
+            c, parse_number(text, 1e-3, 10.0, 0.1), c.offset))
 
     def _offset(self, n):
-        def handler(args, query):
-            c = self.ch[n]
-            if query:
-                return fmt(c.offset)
-            self.need(args, 1)
-            o = parse_number(args[0], -5.0, 5.0, 0.0)
-            self._limit(c, c.amplitude, o)
-            c.offset = o
-            self._changed(c)
-        return handler
+        return self._setting(n, lambda c: fmt(c.offset), lambda c, text: self._levels(
+            c, c.amplitude, parse_number(text, -5.0, 5.0, 0.0)))
 
     def _high_low(self, n, high: bool):
-        def handler(args, query):
-            c = self.ch[n]
-            hi, lo = c.offset + c.amplitude / 2, c.offset - c.amplitude / 2
-            if query:
-                return fmt(hi if high else lo)
-            self.need(args, 1)
-            v = parse_number(args[0], -5.0, 5.0)
+        def bounds(c):
+            return c.offset + c.amplitude / 2, c.offset - c.amplitude / 2
+
+        def apply(c, text):
+            hi, lo = bounds(c)
+            v = parse_number(text, -5.0, 5.0)
             hi, lo = (v, lo) if high else (hi, v)
             if hi <= lo:
                 raise ScpiError(-221, "high level must exceed low level")
-            self._limit(c, hi - lo, (hi + lo) / 2)
-            c.amplitude, c.offset = hi - lo, (hi + lo) / 2
-            self._changed(c)
-        return handler
+            self._levels(c, hi - lo, (hi + lo) / 2)
+        return self._setting(n, lambda c: fmt(bounds(c)[0 if high else 1]), apply)
 
     @staticmethod
     def _freq(c: _Channel, f: float) -> None:
@@ -374,58 +353,38 @@ class Keysight33500Personality(ScpiPersonality):
             raise ScpiError(-221, f"pulse width {w:g} s not shorter than the period")
 
     def _period(self, n):
-        def handler(args, query):
-            c = self.ch[n]
-            if query:
-                return fmt(1 / c.frequency)
-            self.need(args, 1)
-            p = parse_number(args[0], 1 / FREQ_RANGE[1], 1 / FREQ_RANGE[0])
+        def apply(c, text):
+            p = parse_number(text, 1 / FREQ_RANGE[1], 1 / FREQ_RANGE[0])
             if not 1 / FREQ_RANGE[1] <= p <= 1 / FREQ_RANGE[0]:
                 raise ScpiError(-222, f"period {p:g} s")
             if c.pulse_width >= p:
                 raise ScpiError(-221, f"period {p:g} s not longer than the pulse width")
             c.frequency = 1 / p
-            self._changed(c)
-        return handler
+        return self._setting(n, lambda c: fmt(1 / c.frequency), apply)
 
     def _pulse_dcyc(self, n):
-        def handler(args, query):
-            c = self.ch[n]
-            if query:
-                return fmt(100 * c.pulse_width * c.frequency)
-            self.need(args, 1)
-            d = parse_number(args[0], 0.0, 100.0)
+        def apply(c, text):
+            d = parse_number(text, 0.0, 100.0)
             if not 0 < d < 100:
                 raise ScpiError(-222, f"duty cycle {d:g} %")
             c.pulse_width = d / 100 / c.frequency
-            self._changed(c)
-        return handler
+        return self._setting(n, lambda c: fmt(100 * c.pulse_width * c.frequency), apply)
 
     def _ncycles(self, n):
-        def handler(args, query):
-            c = self.ch[n]
-            if query:
-                return str(c.burst_ncycles)
-            self.need(args, 1)
-            k = parse_number(args[0], 1, 1e8)
+        def apply(c, text):
+            k = parse_number(text, 1, 1e8)
             if k != int(k) or not 1 <= k <= 1e8:
                 raise ScpiError(-222, f"burst count {k:g}")
             c.burst_ncycles = int(k)
-            self._changed(c)
-        return handler
+        return self._setting(n, lambda c: str(c.burst_ncycles), apply)
 
     def _arb_select(self, n):
-        def handler(args, query):
-            c = self.ch[n]
-            if query:
-                return f'"{c.arb_name}"'
-            self.need(args, 1)
-            name = args[0].strip().strip("\"'")
+        def apply(c, text):
+            name = text.strip().strip("\"'")
             if name not in self.arbs:
                 raise ScpiError(-224, f"no arb named {name!r} in volatile memory")
             c.arb_name = name
-            self._changed(c)
-        return handler
+        return self._setting(n, lambda c: f'"{c.arb_name}"', apply)
 
     def _data_arb(self, dac: bool):
         def handler(args, query):
@@ -448,33 +407,24 @@ class Keysight33500Personality(ScpiPersonality):
         self.arbs.clear()
 
     def _output(self, n):
-        def handler(args, query):
-            c = self.ch[n]
-            if query:
-                return "1" if c.output else "0"
-            self.need(args, 1)
-            on = parse_bool(args[0])
+        def apply(c, text):
+            on = parse_bool(text)
             if on and not c.output:
                 c.t_ref = self.clock.now
             c.output = on
-        return handler
+        return self._setting(n, lambda c: "1" if c.output else "0", apply, restart=False)
 
     def _load(self, n):
-        def handler(args, query):
-            c = self.ch[n]
-            if query:
-                return fmt(9.9e37 if not math.isfinite(c.load) else c.load)
-            self.need(args, 1)
-            word = args[0].strip().upper()
-            if word in ("INF", "INFINITY"):
+        def apply(c, text):
+            if text.strip().upper() in ("INF", "INFINITY"):
                 c.load = math.inf
-            else:
-                value = parse_number(args[0], 1.0, 10e3, OUTPUT_OHM)
-                if not 1.0 <= value <= 10e3:
-                    raise ScpiError(-222, f"load {value:g} ohm")
-                c.load = value
-            self._changed(c)
-        return handler
+                return
+            value = parse_number(text, 1.0, 10e3, OUTPUT_OHM)
+            if not 1.0 <= value <= 10e3:
+                raise ScpiError(-222, f"load {value:g} ohm")
+            c.load = value
+        return self._setting(n, lambda c: fmt(c.load if math.isfinite(c.load) else 9.9e37),
+                             apply)
 
     def _trigger_source(self, args, query):
         if query:
