@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 from pymeasure.instruments import Instrument
-from pymeasure.instruments.keysight.keysightDSOX1102G import KeysightDSOX1102G
+from pymeasure.instruments.keysight.keysightDSOX1102G import Channel, KeysightDSOX1102G
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,10 @@ class InfiniiVision(KeysightDSOX1102G):
     SOURCE_LIMITS: dict[str, str] = {}  # measures only: nothing to limit
 
     def __init__(self, adapter, name="Keysight InfiniiVision oscilloscope", **kwargs):
-        super().__init__(adapter, name, **kwargs)
+        # the stock __init__ hard-codes timeout=6000: a station's timeout option would clash
+        kwargs.setdefault("timeout", 6000)
+        super(KeysightDSOX1102G, self).__init__(adapter, name, **kwargs)
+        self.ch1, self.ch2 = Channel(self, 1), Channel(self, 2)
 
     waveform_points = Instrument.control(
         ":WAVeform:POINts?", ":WAVeform:POINts %d",
@@ -94,6 +97,7 @@ class InfiniiVision(KeysightDSOX1102G):
         terminator; return the data bytes."""
         head = self.read_bytes(2)
         if head[:1] != b"#" or not head[1:2].isdigit() or head[1:2] == b"0":
+            self.adapter.flush_read_buffer()  # drop the rest of the bad reply
             raise ValueError(f"{self.name}: expected a definite-length block, got {head!r}")
         length = int(self.read_bytes(int(head[1:2])))
         data = self.read_bytes(length + 1)  # the data and the terminating newline

@@ -93,11 +93,14 @@ class Keysight33500B(Agilent33500):
             "OUTP ON"]))
 
     def trigger_burst(self) -> None:
-        """Start one burst now (``*TRG``)."""
-        self.write("*TRG")
+        """Start one burst now and wait until the generator has acted on it (``*TRG;*OPC?``),
+        so an instrument triggered by its sync output sees the trigger before anything that
+        follows."""
+        self.ask("*TRG;*OPC?")
 
     def shutdown(self):
-        """Leave the generator safe: output off, burst off, levels 0 V DC."""
+        """Leave the generator safe: output off, burst off, levels 0 V DC; returns once the
+        generator has done it (``*OPC?``)."""
         log.info("Shutting down %s.", self.name)
-        self.write("OUTP OFF;BURS:STAT OFF;FUNC DC;VOLT:OFFS 0")
+        self.ask("OUTP OFF;BURS:STAT OFF;FUNC DC;VOLT:OFFS 0;*OPC?")
         super().shutdown()

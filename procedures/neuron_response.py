@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 
 import numpy as np
-from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter, Metadata
+from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
 from labctl import spiking
-from labctl.arrayfile import ArrayFile, sidecar_path
 from procedures.base import StationProcedure
+from procedures.sidecar import SidecarMixin
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +19,7 @@ STEP_MODES = ("rate", "latency", "burst", "isi")
 PULSE_MODES = ("lif", "integration")
 
 
-class NeuronResponse(StationProcedure):
+class NeuronResponse(SidecarMixin, StationProcedure):
     """Neuron response to steps or pulse trains: rate, latency, bursts, ISI, integration."""
 
     NAME = "neuron-response"
@@ -62,17 +61,6 @@ class NeuronResponse(StationProcedure):
                     "Last spike (s)",
                     "Pulses to fire", "Leak time (s)", "Class", "Behaviour"]
 
-    results_path: str | None = None  # set by the runner / GUI: the waveform file goes beside it
-    waveform_file = Metadata("Waveform file", fget="_sidecar_text")
-
-    def _sidecar_text(self) -> str:
-        return str(self._sidecar())
-
-    def _sidecar(self):
-        if self.results_path is None:
-            self.results_path = tempfile.mktemp(prefix=f"{self.NAME}_", suffix=".csv")
-        return sidecar_path(self.results_path)
-
     # ------------------------------------------------------------------ stimulus plan
     def stimuli(self) -> list[tuple[float, float]]:
         """(amplitude V, interval s) of every sweep point."""
@@ -99,10 +87,7 @@ class NeuronResponse(StationProcedure):
     # ------------------------------------------------------------------ lifecycle
     def startup(self) -> None:
         super().startup()
-        self.file = ArrayFile(self._sidecar(), "w")
-        self.file.set_attrs(procedure=self.NAME, station=self.station.describe(),
-                            seed=str(self.station.seed), results_file=str(self.results_path),
-                            mode=self.mode)
+        self.file.set_attrs(mode=self.mode)
         scope = self.instruments["scope"]
         scope.trigger_source, scope.trigger_sweep = "EXT", "NORM"
         scope.setup_channel(1, 0.25, 1.0)
@@ -170,12 +155,3 @@ class NeuronResponse(StationProcedure):
             f["class"] = spiking.SILENT if not f["spikes"] else "fires"
         f["times"] = times
         return f
-
-    def shutdown(self) -> None:
-        super().shutdown()
-        file = getattr(self, "file", None)
-        if file is not None:
-            try:
-                file.close()
-            except Exception:
-                log.exception("could not close the waveform file")

@@ -116,7 +116,7 @@ class InfiniiVisionPersonality(ScpiPersonality):
 
     def _trigger_time(self) -> float | None:
         pre = max(0.0, -self._window()[0])
-        earliest = self.armed_at + pre
+        earliest = self.armed_at + pre - 1e-12  # 1 ps: float rounding of the same instant
         sync = getattr(self.device, "sync", None)
         if self.trig["SOUR"] == "EXT" and sync is not None:
             edge = sync(earliest)
