@@ -153,14 +153,18 @@ class CrossbarWeights:
         down = np.interp(-w_to, -self.w_reset, k) - np.interp(-w_from, -self.w_reset, k)
         return np.where(w_to >= w_from, np.maximum(up, 0.0), np.maximum(down, 0.0))
 
-    def initialise(self, w_start: float = 0.5) -> None:
-        """Full RESET, then on every device the number of SET pulses that takes the median
-        device to ``w_start``; the devices' own spread makes the initial weights differ (the
-        symmetry the winner-take-all needs broken). Reads all weights."""
+    def initialise(self) -> None:
+        """Spread the weights over [0, 1] (the ideal network's random start): full RESET, then
+        per device the SET pulse count that takes the median device to a uniform random
+        target; the devices' own spread adds to it. Reads all weights."""
         self._pulse_all(self.v_reset, self.calibration_pulses)
-        k = int(round(float(np.interp(w_start, self.w_set, np.arange(self.w_set.size)))))
-        if k:
-            self._pulse_all(self.v_set, k)
+        target = self.rng.uniform(0.0, 1.0, (self.n_in, self.n_out))
+        counts = self._stochastic_round(self.pulses_between(np.zeros_like(target), target),
+                                        cap=self.calibration_pulses).astype(int)
+        for tile, ins, outs, nr, nc in self._blocks():
+            block = np.zeros((self.rows, self.cols), dtype=int)
+            block[:nr, :nc] = counts[ins, outs]
+            self._rounds(tile, block, np.full((self.rows, self.cols), self.v_set))
         self._flush_log()
         self.read_all()
 

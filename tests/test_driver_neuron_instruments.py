@@ -145,3 +145,38 @@ def test_scpi_mock_errors_and_forms():
         pre = scope.handle_message(":WAV:PRE?").split(",")
         assert pre[0] == "0" and int(pre[2]) == 1000 and float(pre[9]) == 128
         assert struct.unpack(">H", b"\x00\x01")[0] == 1  # struct import used for WORD elsewhere
+
+
+@pytest.mark.parametrize("load, emf_per_volt", [("INF", 1.0), ("50", 2.0)])
+def test_arb_upload_plays_into_the_circuit_through_the_output_load(load, emf_per_volt):
+    """A stock-driver DAC upload (a 0 → +full-scale staircase of 8 samples at 8 kSa/s: levels
+    from the offset to the high level), played
+    as one triggered burst: the EMF rebuilt from the two probes (node + R_s drop·(1 + 50 Ω/R_s))
+    is the held staircase, doubled into a 50 Ω load setting (the output's 50 Ω source into a
+    high-impedance circuit)."""
+    from pymeasure.instruments.agilent.agilent33500 import Agilent33500
+
+    with Station.load("sim-nbox-neuron", sim=True) as st:
+        awg = Agilent33500(st.bench.adapter("awg"))
+        awg.write(f"OUTP:LOAD {load}")
+        awg.data_arb("stair", [0, 4681, 9362, 14043, 18724, 23405, 28086, 32767], "DAC")
+        awg.arb_file, awg.shape, awg.arb_srate = "stair", "ARB", 8e3
+        awg.amplitude, awg.offset = 0.5, 0.25  # DAC 0 → 0.25 V, +32767 → 0.5 V
+        awg.burst_state, awg.burst_ncycles, awg.trigger_source = True, 1, "BUS"
+        awg.output = True
+        scope = st.instrument("scope")
+        scope.write(":TIMebase:RANGe 1e-3;:TIMebase:REFerence LEFT;:TIMebase:POSition 1e-4")
+        scope.trigger_source, scope.trigger_sweep = "EXT", "NORM"
+        scope.single()
+        awg.trigger()
+        scope.wait_acquired()
+        t, node = scope.read_waveform(1, 10_000)
+        _, drop = scope.read_waveform(2, 10_000)
+        p = st.bench.devices["neuron"].params
+        emf = node + drop * (1 + 50.0 / p.r_series_ohm)
+        for k in range(8):
+            mid = (t > (k + 0.3) / 8e3) & (t < (k + 0.7) / 8e3)
+            # scope noise 1 mV rms over ~40 samples, WORD quantisation 0.06 mV: 1 mV bound
+            level = 0.25 + 0.25 * k / 7
+            assert emf[mid].mean() == pytest.approx(emf_per_volt * level, abs=1e-3)
+        assert not st.bench.instruments["awg"].errors

@@ -55,9 +55,9 @@ def test_crossbar_weights_follow_the_rule_by_pulses():
         assert np.all(np.diff(cw.w_set) >= 0) and np.all(np.diff(cw.w_reset) <= 0)
         cw.initialise()
         w0 = cw.matrix().copy()
-        # mid-window start (the median of tile 0's curve aims at 1/2; the other tiles and the
-        # RESET history shift theirs), spread by the devices' variability
-        assert 0.3 < np.median(w0) < 0.7 and 0.05 < w0.std() < 0.4
+        # uniform targets (mean 1/2, sd 0.29) reached along tile 0's median curve; the other
+        # tiles, the RESET history and the devices' variability shift and widen the spread
+        assert 0.3 < np.median(w0) < 0.7 and 0.2 < w0.std() < 0.4
         v_pre = np.where(np.arange(64) < 32, -1.0, 1.0)  # inputs 0-31 fired, 32-63 did not
         for _ in range(10):
             cw.update_column(37, v_pre, 0.05)
