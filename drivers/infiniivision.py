@@ -67,9 +67,27 @@ class InfiniiVision(KeysightDSOX1102G):
         self.write(f":CHANnel{channel}:DISPlay 1;:CHANnel{channel}:COUPling DC;"
                    f":CHANnel{channel}:SCALe {scale:g};:CHANnel{channel}:OFFSet {offset:g}")
 
-    def wait_acquired(self) -> None:
-        """Block until the armed acquisition has completed (``*OPC?``)."""
-        self.ask("*OPC?")
+    def single(self) -> None:
+        """Arm one acquisition and return once the scope is armed (the Run bit of the
+        operation condition register, read in the same message): a trigger sent to another
+        instrument afterwards cannot arrive before the scope is armed."""
+        reply = self.ask(":SINGle;:OPERegister:CONDition?")
+        if not int(float(reply)) & 8:
+            raise ValueError(f"{self.name}: not armed after :SINGle (condition {reply.strip()})")
+
+    def wait_acquired(self, timeout_s: float = 30.0) -> None:
+        """Block until the armed acquisition has completed (``*OPC?``), for up to ``timeout_s``
+        (the VISA timeout is raised for this query only: a slow trigger or a long time range
+        must not look like a dead instrument)."""
+        connection = getattr(self.adapter, "connection", None)
+        old = getattr(connection, "timeout", None)
+        if isinstance(old, (int, float)):
+            connection.timeout = max(old, 1000.0 * timeout_s)
+        try:
+            self.ask("*OPC?")
+        finally:
+            if isinstance(old, (int, float)):
+                connection.timeout = old
 
     def read_waveform(self, channel: int, points: int = 100_000, fmt: str = "word"):
         """Return (time relative to the trigger in s, voltage in V) of ``channel``'s last

@@ -47,6 +47,8 @@ class NeuronResponse(SidecarMixin, StationProcedure):
                                     minimum=32e-9, maximum=1.0)
     interval_stop = FloatParameter("Last pulse interval", units="s", default=300e-6,
                                    minimum=32e-9, maximum=1.0)
+    series_resistance = FloatParameter("Series resistor R_s", units="ohm", default=10e3,
+                                       minimum=1, maximum=1e9)
     rest_time = FloatParameter("Rest before each stimulus", units="s", default=20e-3,
                                minimum=0, maximum=100)
     record_points = IntegerParameter("Scope points per waveform", default=20000, minimum=100,
@@ -90,10 +92,12 @@ class NeuronResponse(SidecarMixin, StationProcedure):
         self.file.set_attrs(mode=self.mode)
         scope = self.instruments["scope"]
         scope.trigger_source, scope.trigger_sweep = "EXT", "NORM"
-        scope.setup_channel(1, 0.25, 1.0)
+        scope.setup_channel(1, 0.25, 1.0)   # the device voltage: 0 .. 2 V
+        scope.setup_channel(2, 1.0, 2.0)    # the drop across R_s: -2 .. 6 V
 
     def acquire(self, amplitude: float, interval: float):
-        """One stimulus, one acquisition: (time s, node voltage V) from the trigger."""
+        """One stimulus, one acquisition: (time s from the trigger, device voltage V, current
+        through R_s in A)."""
         awg, scope = self.instruments["awg"], self.instruments["scope"]
         if self.mode in STEP_MODES:
             span = self.step_duration
@@ -111,7 +115,9 @@ class NeuronResponse(SidecarMixin, StationProcedure):
         self.station.wait(1.05 * pre)  # the pre-trigger record fills before the stimulus
         awg.trigger_burst()
         scope.wait_acquired()
-        return scope.read_waveform(1, self.record_points)
+        t, node = scope.read_waveform(1, self.record_points)
+        _, drop = scope.read_waveform(2, self.record_points)
+        return t, node, drop / self.series_resistance
 
     def execute(self) -> None:
         plan = self.stimuli()
@@ -122,10 +128,12 @@ class NeuronResponse(SidecarMixin, StationProcedure):
                 if self.should_stop():
                     log.warning("neuron-response aborted at point %d", k)
                     return
-                t, v = self.acquire(amplitude, interval)
-                self.file.write_trace(f"p{k:03d}_r{rep:03d}_time", t, units="s")
-                self.file.write_trace(f"p{k:03d}_r{rep:03d}_node", v, units="V",
-                                      amplitude=amplitude, interval=interval)
+                t, v, current = self.acquire(amplitude, interval)
+                name = f"p{k:03d}_r{rep:03d}"
+                self.file.write_trace(f"{name}_time", t, units="s")
+                self.file.write_trace(f"{name}_node", v, units="V", amplitude=amplitude,
+                                      interval=interval)
+                self.file.write_trace(f"{name}_current", current, units="A")
                 times = spiking.spike_times(t, v, self.fall_min, self.fall_window)
                 row = self.features(times, t, v, interval)
                 rows.append(row)

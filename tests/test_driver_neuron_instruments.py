@@ -88,7 +88,8 @@ def test_scope_setup_acquire_and_shutdown():
     with expected_protocol(InfiniiVision, [
             (":CHANnel1:DISPlay 1;:CHANnel1:COUPling DC;:CHANnel1:SCALe 0.25;"
              ":CHANnel1:OFFSet 1", None),
-            (":single", None), ("*OPC?", "1"), (":STOP", None)]) as scope:
+            (":SINGle;:OPERegister:CONDition?", "+8"), ("*OPC?", "1"),
+            (":STOP", None)]) as scope:
         scope.setup_channel(1, 0.25, 1.0)
         scope.single()
         scope.wait_acquired()
