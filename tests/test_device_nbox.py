@@ -104,7 +104,7 @@ def test_array_of_neurons_matches_single_neurons():
     p = NbOxParams(r_sub_k_per_w=0.0, ea_d2d_rel=0.02, c_th_j_per_k=1e-16, dv_max_v=1e-3)
     many = NbOxNeurons(3, p, rng=np.random.default_rng(5))
     many.set_source(_dc(2.0))
-    t = np.arange(0, 5e-4, 2e-8)
+    t = np.arange(0, 3e-4, 2e-8)
     nodes = many.record(t)["node"]
     for k in range(3):
         one = NbOxNeurons(1, p)

@@ -68,8 +68,9 @@ class NbOxParams:
     """Named physical parameters of :class:`NbOxNeurons` (PHYSICS.md §4 ranges, standard model).
 
     Defaults are typical values inside the published ranges (not fitted to a paper): they give
-    V_th ≈ 1.05 V, V_hold ≈ 0.67 V on the fast (substrate-cold) S-curve, µs spikes and a
-    tonic window from about 1.7 to 2.5 V of step input with R_s = 10 kΩ, C = 10 nF.
+    V_th ≈ 1.05 V, V_hold ≈ 0.67 V on the fast (substrate-cold) S-curve (0.85 V and 0.55 V at
+    DC, substrate heated), µs spikes, tonic spiking for steps of about 1.8 to 2.5 V through
+    R_s = 10 kΩ onto C = 10 nF, and a burst then silence (phasic) from about 3 V.
     """
 
     r_off_ohm: float = 50e3
