@@ -19,8 +19,10 @@ HARDWARE_LIMITS = {"voltage_high": (-10.0, 10.0), "voltage_low": (-10.0, 10.0),
 
 
 class Keysight33500B(Agilent33500):
-    """Keysight 33500B (33522B) on channel 1 with the output load set to high impedance, so
-    every level is the EMF the device circuit sees.
+    """Keysight 33500B (33522B) waveform generator: triggered pulse bursts on channel 1.
+
+    The output load is set to high impedance, so every level is the EMF the device circuit
+    sees.
 
     .. code-block:: python
 

@@ -35,11 +35,11 @@ class VdspConfig:
     dt: float = 5e-3            # s, simulation step (Nengo dt of the paper's code)
     t_present: float = 0.35     # s per image
     gain_in: float = 3.0        # input LIF drive per (binary) pixel
-    bias_in: float = 0.5        # input LIF bias (below threshold: silent pixels rest at it)
+    bias_in: float = 0.8        # input LIF bias (below threshold: silent pixels rest at it)
     tau_in: float = 0.03        # s, input membrane time constant
     ref_in: float = 5e-3        # s, input refractory period
     tau_out: float = 0.06       # s, output membrane time constant
-    gain_out: float = 0.005     # output drive per unit of filtered input rate × weight
+    gain_out: float = 0.004     # output drive per unit of filtered input rate × weight
     tau_syn: float = 5e-3       # s, synaptic filter
     tau_n: float = 5.0          # s, adaptation time constant
     inc_n: float = 0.1          # adaptation increment per output spike

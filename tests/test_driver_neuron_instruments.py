@@ -1,7 +1,6 @@
 """Protocol tests (pymeasure expected_protocol) for the neuron bench's generator and scope
 drivers, and their runs against the mock personalities."""
 
-import struct
 import warnings
 
 import numpy as np
@@ -135,7 +134,7 @@ def test_scpi_mock_errors_and_forms():
         awg.handle_message("FOO:BAR 1")
         awg.handle_message("FUNC NOIS")
         codes = [awg.handle_message("SYST:ERR?").split(",")[0] for _ in range(4)]
-        assert codes == ["-222", "-113", "-221", "+0"[1:]]
+        assert codes == ["-222", "-113", "-221", "0"]
         assert scope.handle_message(":timebase:scale 1e-4;:TIM:RANG?") == f"{1e-3:+.6E}"
         scope.handle_message(":CHAN1:SCAL 100")
         assert scope.handle_message(":SYST:ERR?").startswith("-222")
@@ -145,7 +144,13 @@ def test_scpi_mock_errors_and_forms():
         assert reply[:2] == b"#4" and int(reply[2:6]) == len(reply) - 6 == 1000
         pre = scope.handle_message(":WAV:PRE?").split(",")
         assert pre[0] == "0" and int(pre[2]) == 1000 and float(pre[9]) == 128
-        assert struct.unpack(">H", b"\x00\x01")[0] == 1  # struct import used for WORD elsewhere
+        # WORD, MSB first unsigned vs LSB first signed: the same acquired record
+        scope.handle_message(":WAV:FORM WORD;:WAV:BYT MSBF;:WAV:UNS 1")
+        msb = scope.handle_message(":WAV:DATA?").encode("latin-1")[6:]
+        scope.handle_message(":WAV:BYT LSBF;:WAV:UNS 0")
+        lsb = scope.handle_message(":WAV:DATA?").encode("latin-1")[6:]
+        unsigned = np.frombuffer(msb, ">u2").astype(int)
+        assert np.array_equal(unsigned - 32768, np.frombuffer(lsb, "<i2"))
 
 
 @pytest.mark.parametrize("load, emf_per_volt", [("INF", 1.0), ("50", 2.0)])

@@ -146,7 +146,8 @@ class InfiniiVisionPersonality(ScpiPersonality):
                     trace = signals["current"][:, k] * self.device.params.r_series_ohm
                 else:
                     trace = signals[name][:, k]
-                self.traces[ch] = trace
+                # the acquired record: the signal plus the front end's noise, fixed from now on
+                self.traces[ch] = trace + self.noise_v * self.rng.standard_normal(trace.size)
         if self.clock.now < times[-1]:
             self.clock.advance(times[-1] - self.clock.now)
         self.armed_at = None
@@ -169,12 +170,11 @@ class InfiniiVisionPersonality(ScpiPersonality):
 
     # ================================================================== waveform transfer
     def _channel_samples(self, ch: int) -> np.ndarray:
-        n = self.record_length
         trace = self.traces.get(ch)
         if trace is None:
-            trace = np.zeros(n)
-        noise = self.noise_v * self.rng.standard_normal(trace.size)
-        return (-trace if self.chan[ch]["INV"] else trace) + noise
+            trace = self.noise_v * self.rng.standard_normal(self.record_length)
+            self.traces[ch] = trace
+        return -trace if self.chan[ch]["INV"] else trace
 
     def _points(self) -> tuple[int, int]:
         """(decimation factor, points returned)."""
