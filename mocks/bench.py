@@ -44,6 +44,7 @@ DEVICE_MODELS = {
     "mtj": ("mocks.devices.stochastic:MTJArray", "mocks.devices.stochastic:MTJParams"),
     "rf-network": ("mocks.devices.rf_network:RfNetwork",
                    "mocks.devices.rf_network:RfNetworkParams"),
+    "nbox": ("mocks.devices.nbox:NbOxNeurons", "mocks.devices.nbox:NbOxParams"),
 }
 CROSSBAR = "mocks.devices.crossbar:Crossbar"
 

@@ -15,4 +15,6 @@ PERSONALITIES = {
     "keysight-b2900": "mocks.instruments.keysight_b2900:KeysightB2900Personality",
     "synapse-array": "mocks.instruments.synapse_array:SynapseArraySim",
     "keysight-81160a": "mocks.instruments.keysight_81160a:Keysight81160APersonality",
+    "keysight33500": "mocks.instruments.keysight33500:Keysight33500Personality",
+    "infiniivision": "mocks.instruments.infiniivision:InfiniiVisionPersonality",
 }

@@ -1,0 +1,45 @@
+"""The run's HDF5 array file (waveforms, maps, pulse logs) for procedures that are not array
+procedures: opened beside the results file at startup, closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+
+from pymeasure.experiment import Metadata
+
+from labctl.arrayfile import ArrayFile, sidecar_path
+
+log = logging.getLogger(__name__)
+
+
+class SidecarMixin:
+    """Mix into a :class:`~procedures.base.StationProcedure` before it: ``self.file`` is the
+    open :class:`~labctl.arrayfile.ArrayFile` from startup (after the instruments) to
+    shutdown."""
+
+    results_path: str | None = None  # set by the runner / GUI: the array file goes beside it
+    file: ArrayFile | None = None
+    array_file = Metadata("Array file", fget="_sidecar_text")
+
+    def _sidecar_text(self) -> str:
+        return str(self._sidecar())
+
+    def _sidecar(self):
+        if self.results_path is None:
+            self.results_path = tempfile.mktemp(prefix=f"{self.NAME}_", suffix=".csv")
+        return sidecar_path(self.results_path)
+
+    def startup(self) -> None:
+        super().startup()
+        self.file = ArrayFile(self._sidecar(), "w")
+        self.file.set_attrs(procedure=self.NAME, station=self.station.describe(),
+                            seed=str(self.station.seed), results_file=str(self.results_path))
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self.file is not None:
+            try:
+                self.file.close()
+            except Exception:
+                log.exception("could not close the array file")
