@@ -290,11 +290,13 @@ class PulseLog:
     are applied — the run's array file appends and flushes it, so nothing is lost on a kill.
     """
 
-    def __init__(self, sink: Callable[[dict[str, np.ndarray]], None] | None = None):
+    def __init__(self, sink: Callable[[dict[str, np.ndarray]], None] | None = None,
+                 first_op: int = 0, keep: bool = True):
         self.sink = sink
+        self.keep = keep or sink is None  # False: the sink alone holds the rows (long runs)
         self._blocks: list[dict[str, np.ndarray]] = []
         self._count = 0
-        self._ops = 0
+        self._ops = int(first_op)  # a resumed run numbers on after the logged operations
 
     def __len__(self) -> int:
         return self._count
@@ -323,7 +325,8 @@ class PulseLog:
             "pulses": np.broadcast_to(np.asarray(pulses, np.int64).reshape(-1), (n,)).copy(),
             "switched": np.broadcast_to(np.asarray(switched, np.int64).reshape(-1), (n,)).copy(),
         }
-        self._blocks.append(block)
+        if self.keep:
+            self._blocks.append(block)
         self._count += n
         if self.sink is not None:
             self.sink(block)

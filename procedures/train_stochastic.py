@@ -16,7 +16,8 @@ missing fit stops the run before any device is touched, naming the procedure to 
 
 Rows: one per batch (:data:`~labctl.training.engine.ROW_COLUMNS`; "Pulses" are the device pulses
 of the step's measurement, 2n per synapse trialled), one per test evaluation after each epoch
-(``passes`` stochastic passes, accuracy averaged), with the logistic-regression baseline and the
+(``passes`` stochastic passes, accuracy averaged; after every ``eval_every``-th epoch
+and the last), with the logistic-regression baseline and the
 fraction of synapses with P in (0.1, 0.9) beside. The array file holds the pulse log (one row per
 synapse per sample per forward with its count; one per synapse per evaluation), the final drives
 and P (``/maps/drive``, ``/maps/p``); the checkpoint ``<results>.ckpt.npz`` is written after
@@ -80,6 +81,8 @@ class TrainStochastic(StationProcedure):
                         maximum=10)
     passes = IntegerParameter("Stochastic passes per test evaluation", default=16, minimum=1,
                               maximum=10_000)
+    eval_every = IntegerParameter("Epochs between test evaluations (the last always)",
+                                  default=1, minimum=1, maximum=10_000)
     reset_amplitude = FloatParameter("Reset pulse", units="V", default=-1.5, minimum=-210,
                                      maximum=210)
     v_read = FloatParameter("Read voltage", units="V", default=0.1, minimum=-5, maximum=5)
@@ -193,7 +196,10 @@ class TrainStochastic(StationProcedure):
         if not self.resume:
             self.file.set_attrs(procedure=self.NAME, station=self.station.describe(),
                                 seed=str(self.station.seed), results_file=str(self.results_path))
-        self.array.pulse_log = PulseLog(sink=self.file.append_pulses)
+        logged = self.file.pulse_count("pulses") if self.resume else 0
+        first_op = int(self.file.pulse_arrays("pulses", logged - 1)["op"][0]) + 1 if logged else 0
+        self.array.pulse_log = PulseLog(sink=self.file.append_pulses, first_op=first_op,
+                                        keep=False)  # the array file holds it
 
     def _calibrate_missing(self) -> None:
         store, chip = self.station.calibration, self.station.chip
@@ -228,7 +234,8 @@ class TrainStochastic(StationProcedure):
 
         trainer = stochastic.StochasticTrainer(
             net, ds, self._settings(), stochastic.LogReader(self.array, self.file),
-            passes=self.passes, checkpoints=Checkpoints(checkpoint_path(self._run_file())),
+            passes=self.passes, eval_every=self.eval_every,
+            checkpoints=Checkpoints(checkpoint_path(self._run_file())),
             clock=lambda: self.station.hardware_time, on_row=row,
             progress=lambda pct: self.emit("progress", pct), should_stop=self.should_stop)
         summary = trainer.run(resume=bool(self.resume))

@@ -22,8 +22,9 @@ resume). The device operations are the measurements (the drives are settings, no
 training forward logs one row per (sample, synapse) with its 2n pulses and its count, so a run
 killed after a forward and before its checkpoint resumes from the logged counts without
 measuring again; a test evaluation (``passes`` stochastic passes, accuracy averaged, as in the
-paper) logs one row per synapse, and if a kill loses its result the resumed run goes on
-without repeating it (that epoch's test accuracy is NaN).
+paper; after every ``eval_every``-th epoch and the last) logs one row per synapse, and if a kill
+loses its result the resumed run goes on without repeating it (that epoch's test accuracy is
+NaN).
 """
 
 from __future__ import annotations
@@ -291,13 +292,14 @@ class StochasticTrainer(Trainer):
     (module docstring); ``passes`` stochastic passes per test evaluation."""
 
     def __init__(self, net: StochasticNet, data: Dataset, settings: TrainSettings,
-                 logs: LogReader, passes: int = 16, **kwargs):
+                 logs: LogReader, passes: int = 16, eval_every: int = 1, **kwargs):
         super().__init__(net, data, settings, logs=logs, **kwargs)
         self.layer = net.layer
         self.passes = int(passes)
+        self.eval_every = max(int(eval_every), 1)
         self.fingerprint["n"] = self.layer.settings.n
         self.fingerprint["passes"] = self.passes
-        self.evaluated = 0  # epochs whose test evaluation was run
+        self.evaluated = 0  # epochs whose test evaluation was run (or was not due)
 
     def _first_step(self) -> int:
         self.layer.array.set_drives(self.layer.drives)
@@ -305,7 +307,7 @@ class StochasticTrainer(Trainer):
         return 1
 
     def _step(self, step: int, counts: np.ndarray | None = None) -> None:
-        if (step - 1) // self.batches_per_epoch > self.evaluated:
+        if self._due(step) is not None:
             self._evaluate_epoch()
         started, hw0 = time.perf_counter(), self.clock()
         epoch, idx = self.batch(step)
@@ -341,8 +343,19 @@ class StochasticTrainer(Trainer):
                    {"loss": math.nan, "correct": 0, "n": 0, "test": test,
                     "reads": self.layer.transactions - t0}, pulses, 0, started, hw0)
 
+    def _due(self, step: int) -> int | None:
+        """The epoch whose test evaluation must run before ``step`` (None: none); epochs
+        without one due (every ``eval_every``-th and the last have one) are passed."""
+        done = min((step - 1) // self.batches_per_epoch, self.settings.epochs)
+        while self.evaluated < done:
+            epoch = self.evaluated + 1
+            if epoch % self.eval_every == 0 or epoch == self.settings.epochs:
+                return epoch
+            self.evaluated = epoch
+        return None
+
     def _final(self) -> None:
-        if self.evaluated < self.settings.epochs:
+        if self._due(self.last_step + 1) is not None:
             self._evaluate_epoch()
 
     def _checkpoint(self, step: int) -> None:
@@ -369,7 +382,7 @@ class StochasticTrainer(Trainer):
         extra = self.logs.since(int(meta["log_after"]))
         if extra["row"].size == 0:
             return step
-        if step <= self.last_step and (step - 1) // self.batches_per_epoch <= self.evaluated:
+        if step <= self.last_step and self._due(step) is None:
             _, idx = self.batch(step)
             x = self.data.x_train[idx]
             _, b, r, c = self.layer.cells(x)
