@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 from pymeasure.experiment import (
@@ -49,6 +48,7 @@ from labctl.training.checkpoint import Checkpoints, checkpoint_path
 from labctl.training.engine import ROW_COLUMNS, TrainSettings
 from procedures.array_base import ArrayProcedure, release_array_file
 from procedures.base import StationProcedure
+from procedures.train_rram_bnn import TrainRramBnn
 
 log = logging.getLogger(__name__)
 
@@ -116,18 +116,10 @@ class TrainStochastic(StationProcedure):
     result: dict | None = None
 
     # ------------------------------------------------------------------ files
-    def _run_file(self) -> Path:
-        if self.resume:
-            return Path(self.resume)
-        if self.results_path is None:
-            raise RuntimeError(f"{self.NAME}: no results path (set by the runner or GUI)")
-        return Path(self.results_path)
-
-    def _array_file_text(self) -> str:
-        return str(sidecar_path(self._run_file()))
-
-    def _checkpoint_text(self) -> str:
-        return str(checkpoint_path(self._run_file()))
+    # the results file whose array file and checkpoint the run writes (``resume``'s if given)
+    _run_file = TrainRramBnn._run_file
+    _array_file_text = TrainRramBnn._array_file_text
+    _checkpoint_text = TrainRramBnn._checkpoint_text
 
     # ------------------------------------------------------------------ checks
     def _data(self) -> datasets.Dataset:

@@ -40,7 +40,7 @@ from labctl import switching
 from labctl.array import ArrayController
 from labctl.errors import ConfigError
 from labctl.training.data import Dataset
-from labctl.training.engine import Trainer, TrainSettings, resume_problem
+from labctl.training.engine import Trainer, TrainSettings
 from labctl.training.layers import HardwareLayer
 from labctl.training.optim import Adam, softmax_cross_entropy
 
@@ -362,7 +362,7 @@ class StochasticTrainer(Trainer):
         if self.checkpoints is None:
             return
         meta = {"step": step, "log_after": self.logs.length(), "evaluated": self.evaluated,
-                "totals": self.totals, "test_accuracy": self.test_accuracy,
+                "totals": self.totals, "test_accuracy": self.test_accuracy, "marks": [],
                 "fingerprint": self.fingerprint}
         self.checkpoints.write(meta, self.net.state())
 
@@ -371,11 +371,7 @@ class StochasticTrainer(Trainer):
         if self.checkpoints is None:
             raise ConfigError("resume", "resuming needs a checkpoint file")
         meta, state = self.checkpoints.load()
-        problem = resume_problem(meta, self.fingerprint)
-        if problem:
-            raise ConfigError(str(self.checkpoints.path), problem)
-        self.totals = dict(meta["totals"])
-        self.test_accuracy = list(meta["test_accuracy"])
+        self._restore(meta)
         self.evaluated = int(meta["evaluated"])
         self.net.load_state(state)
         step = int(meta["step"]) + 1
