@@ -256,3 +256,22 @@ def test_runs_from_labctl_run_with_rows_files_and_the_baseline(calibrated, tmp_p
     with ArrayFile(sidecar_path(results), "r") as f:
         ops = f.pulse_arrays("pulses")["op"]
     assert np.all(np.diff(ops) >= 0) and np.unique(ops).size == 3 * 3 + 3
+
+
+def test_runs_from_the_gui(calibrated, qtbot, tmp_path):
+    from pymeasure.experiment import Procedure, Results
+
+    from labctl.gui import make_window
+    from procedures.train_stochastic import TrainStochastic
+
+    with Station.load(STATION, sim=True) as st:
+        window = make_window(TrainStochastic, st, out=tmp_path)
+        qtbot.addWidget(window)
+        window.inputs.epochs.setValue(1)
+        window.inputs.train_subset.setValue(32)
+        window.queue()
+        experiment = window.manager.experiments.queue[-1]
+        qtbot.waitUntil(lambda: not window.manager.is_running() and
+                        experiment.procedure.status == Procedure.FINISHED, timeout=60_000)
+        assert len(Results.load(experiment.results.data_filename).data) == 2 + 1
+        window.close()
