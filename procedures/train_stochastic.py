@@ -22,7 +22,10 @@ fraction of synapses with P in (0.1, 0.9) beside. The array file holds the pulse
 synapse per sample per forward with its count; one per synapse per evaluation), the final drives
 and P (``/maps/drive``, ``/maps/p``); the checkpoint ``<results>.ckpt.npz`` is written after
 every batch. ``resume`` = an earlier run's results file continues it; a forward logged after the
-checkpoint is taken from the log, not measured again.
+checkpoint is taken from the log, not measured again. A simulated bench dies with its process:
+on ``--sim`` the resumed run first replays the logged operations onto the fresh bench of the same
+seed so its random draws go on as they would have (``replay_sim``; turn it off when resuming on a
+bench that lived on in the same Python session).
 """
 
 from __future__ import annotations
@@ -107,6 +110,8 @@ class TrainStochastic(StationProcedure):
     energy_per_pulse = FloatParameter("Energy per pulse (for the estimate)", units="J",
                                       default=0.0, minimum=0, maximum=1)
     resume = Parameter("Resume the run of this results file", default="")
+    replay_sim = BooleanParameter("On resume, replay the log onto a fresh simulated bench",
+                                  default=True)
 
     array_file = Metadata("Array file", fget="_array_file_text")
     checkpoint_file = Metadata("Checkpoint", fget="_checkpoint_text")
@@ -230,6 +235,8 @@ class TrainStochastic(StationProcedure):
             checkpoints=Checkpoints(checkpoint_path(self._run_file())),
             clock=lambda: self.station.hardware_time, on_row=row,
             progress=lambda pct: self.emit("progress", pct), should_stop=self.should_stop)
+        if self.resume and self.station.sim and self.replay_sim:
+            trainer.replay_chip()  # the simulated bench's random draws died with its process
         summary = trainer.run(resume=bool(self.resume))
         self.file.write_map("drive", layer.drives, units="V")
         self.file.write_map("p", layer.weights().T, model=stochastic.MODEL)

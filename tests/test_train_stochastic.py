@@ -155,7 +155,8 @@ def _kill_after(array, rows: int):
     array.pulse_log = PulseLog(sink=sink)
 
 
-@pytest.mark.parametrize("where", ["between steps", "after a forward", "after an evaluation"])
+@pytest.mark.parametrize("where", ["between steps", "after a forward", "after an evaluation",
+                                   "after a forward, on a fresh bench"])
 def test_kill_and_resume_logs_what_an_uninterrupted_run_logs(calibrated, tmp_path, where):
     ds = datasets.digits()
     ds = datasets.Dataset(ds.name, ds.x_train[:64], ds.y_train[:64], ds.x_test[:40],
@@ -174,12 +175,19 @@ def test_kill_and_resume_logs_what_an_uninterrupted_run_logs(calibrated, tmp_pat
             assert first.run()["stopped"]
         else:
             # the forward of step 6, or the test evaluation after epoch 1 (step 4's end)
-            rows = _forward_rows(ds, 6) if where == "after a forward" else _forward_rows(ds, 4)
+            rows = _forward_rows(ds, 4) if where == "after an evaluation" else _forward_rows(ds, 6)
             _kill_after(array, rows + 1)
             with pytest.raises(Killed):
                 _trainer(st, ds, ckpt, 3).run()
             array.pulse_log.sink = None
-        resumed = _trainer(st, ds, ckpt, 3).run(resume=True)
+        if where.endswith("fresh bench"):  # the simulated chip died with the run: replay
+            with Station.load(STATION, sim=True) as fresh:
+                fresh.instrument("array").pulse_log = array.pulse_log
+                trainer = _trainer(fresh, ds, ckpt, 3)
+                assert trainer.replay_chip() == 1 + 6  # the evaluation after epoch 1, 6 forwards
+                resumed = trainer.run(resume=True)
+        else:
+            resumed = _trainer(st, ds, ckpt, 3).run(resume=True)
         got = array.pulse_log.arrays()
     for column in ("op", "row", "col", "amplitude_v", "pulses", "switched"):
         assert np.array_equal(got[column], expected[column]), column
@@ -249,13 +257,20 @@ def test_runs_from_labctl_run_with_rows_files_and_the_baseline(calibrated, tmp_p
 
     with ArrayFile(sidecar_path(results), "r") as f:
         assert f.pulse_count() > 0
-    # resume it for one more epoch: the log numbers its operations on
+    # resume it for one more epoch on a fresh bench (replayed): the log of a 3-epoch run
     more = labctl.run("train-stochastic", sim=True, trials=4, epochs=3, train_subset=48,
                       resume=str(results), out=str(tmp_path))
     assert len(more) == 3 + 1
+    whole = labctl.run("train-stochastic", sim=True, trials=4, epochs=3, train_subset=48,
+                       out=str(tmp_path / "whole"))
     with ArrayFile(sidecar_path(results), "r") as f:
-        ops = f.pulse_arrays("pulses")["op"]
-    assert np.all(np.diff(ops) >= 0) and np.unique(ops).size == 3 * 3 + 3
+        got = f.pulse_arrays("pulses")
+    with ArrayFile(sidecar_path(whole.attrs["results_file"]), "r") as f:
+        expected = f.pulse_arrays("pulses")
+    assert np.unique(got["op"]).size == 3 * 3 + 3
+    for column in ("op", "row", "col", "amplitude_v", "pulses", "switched"):
+        assert np.array_equal(got[column], expected[column]), column
+    assert more["Test accuracy"].iloc[-1] == whole["Test accuracy"].iloc[-1]
 
 
 def test_runs_from_the_gui(calibrated, qtbot, tmp_path):

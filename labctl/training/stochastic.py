@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labctl import switching
-from labctl.array import ArrayController
+from labctl.array import ArrayController, PulseLog
 from labctl.errors import ConfigError
 from labctl.training.data import Dataset
 from labctl.training.engine import Trainer, TrainSettings
@@ -401,6 +401,41 @@ class StochasticTrainer(Trainer):
         self.test_accuracy.append(math.nan)
         self._checkpoint(self.evaluated * self.batches_per_epoch)
         return step
+
+    def replay_chip(self) -> int:
+        """Bring a *simulated* bench that was lost with its process (a fresh bench of the same
+        seed) to where the run left it: every logged counting operation again, in order, with a
+        throw-away log, so the simulator's random draws continue as they would have. An
+        evaluation (logged per synapse) is rebuilt from the test set. Never on real hardware.
+        Returns the operations replayed."""
+        logged = self.logs.since(0)
+        ops = logged["op"]
+        if ops.size == 0:
+            return 0
+        starts = np.concatenate([[0], np.nonzero(np.diff(ops))[0] + 1, [ops.size]])
+        _, _, er, ec = self.layer.cells(self.data.x_test, self.passes)
+        flat = np.unique(er * self.layer.n_in + ec)
+        eval_rows, eval_cols = flat // self.layer.n_in, flat % self.layer.n_in
+        eval_pulses = (2 * self.layer.settings.n * self.passes *
+                       np.count_nonzero(self.data.x_test, axis=0)[eval_cols])
+        array, saved = self.layer.array, self.layer.array.pulse_log
+        array.pulse_log = PulseLog()
+        try:
+            for a, b in zip(starts[:-1], starts[1:], strict=True):
+                r, c = logged["row"][a:b].astype(np.intp), logged["col"][a:b].astype(np.intp)
+                drives, pulses = logged["amplitude_v"][a:b], logged["pulses"][a:b]
+                if (r.size == flat.size and np.array_equal(r, eval_rows)
+                        and np.array_equal(c, eval_cols) and np.array_equal(pulses, eval_pulses)):
+                    table = np.zeros((self.layer.n_out, self.layer.n_in))
+                    table[r, c] = drives
+                    r, c, drives, n = er, ec, table[er, ec], self.layer.settings.n
+                else:
+                    n = int(pulses[0]) // 2
+                array.cell_switch_counts(r, c, drives, n, **self.layer.settings.counting())
+        finally:
+            array.pulse_log = saved
+        log.info("replayed %d logged operations onto the simulated chip", starts.size - 1)
+        return starts.size - 1
 
     def _matches(self, rows: dict[str, np.ndarray], r: np.ndarray, c: np.ndarray) -> bool:
         return (rows["row"].size == r.size and np.array_equal(rows["row"], r)
