@@ -38,7 +38,6 @@ from pymeasure.experiment import (
     BooleanParameter,
     FloatParameter,
     IntegerParameter,
-    Metadata,
     Parameter,
 )
 
@@ -109,12 +108,11 @@ class TrainStochastic(StationProcedure):
                                   maximum=1_000_000)
     energy_per_pulse = FloatParameter("Energy per pulse (for the estimate)", units="J",
                                       default=0.0, minimum=0, maximum=1)
-    resume = Parameter("Resume the run of this results file", default="")
-    replay_sim = BooleanParameter("On resume, replay the log onto a fresh simulated bench",
-                                  default=True)
-
-    array_file = Metadata("Array file", fget="_array_file_text")
-    checkpoint_file = Metadata("Checkpoint", fget="_checkpoint_text")
+    # the run's files, resume and replay as in train-rram-bnn (module docstring)
+    resume = TrainRramBnn.resume
+    replay_sim = TrainRramBnn.replay_sim
+    array_file = TrainRramBnn.array_file
+    checkpoint_file = TrainRramBnn.checkpoint_file
 
     results_path: str | None = None  # set by the runner / GUI
     file: ArrayFile | None = None
