@@ -1,5 +1,6 @@
 """In-situ training benchmarks: instrument transactions per training sample against layers and
-synapses, and the trainer's own time per sample against the simulated device time.
+synapses, and the trainer's own time per sample against the simulated device time: for the
+binarized network on RRAM pairs and for train-stochastic's synapse arrays.
 
 Run ``python benchmarks/bench_training.py [--json out.json] [--quick]``. Each network is trained
 for a few batches of random binary inputs on the two-board simulated station ``sim-bnn-hfox``
@@ -76,6 +77,55 @@ def run(sizes: list[int], samples: int, batch: int) -> dict:
                 "pulses_per_sample": summary["pulses"] / samples}
 
 
+SYNAPSE_STATIONS = ("sim-dw-synapse-array", "sim-dw-synapse-digits")  # 10x16, 10x64 synapses
+
+
+def run_stochastic(station: str, samples: int, batch: int, n: int) -> dict:
+    """train-stochastic's trainer (Ellis et al.) for one epoch of random binary inputs on a
+    stochastic-synapse array; P(x) from the published nominal values (the counts of
+    transactions do not depend on the calibration). Baselines in the same run: one
+    ``switch_counts`` call per sample (the per-sample API) and one call per synapse instance
+    (a per-synapse loop), for the same training samples and test samples."""
+    from labctl.training import stochastic
+    from mocks.devices.stochastic import DWSynapseParams
+
+    with Station.load(station, sim=True) as st:
+        array = st.instrument("array")
+        nominal = DWSynapseParams()
+        cal = stochastic.Calibration(*(np.full(array.shape, v) for v in
+                                       (nominal.x0, nominal.dx, nominal.a)))
+        layer = stochastic.SynapseLayer(array, cal, stochastic.SynapseSettings(n=n))
+        ds = random_set(array.shape[1], array.shape[0], samples, 0)
+        t0 = st.bench.instruments["array"].transactions
+        trainer = stochastic.StochasticTrainer(
+            stochastic.StochasticNet(layer), ds, TrainSettings(epochs=1, batch_size=batch),
+            stochastic.LogReader(array), passes=1, clock=lambda: st.hardware_time)
+        summary = trainer.run()
+        transactions = st.bench.instruments["array"].transactions - t0
+        instances = array.shape[0] * (np.count_nonzero(ds.x_train) + np.count_nonzero(ds.x_test))
+        return {"synapses": array.shape[0] * array.shape[1],
+                "transactions_per_sample": transactions / samples,
+                "per_sample_api_per_sample": (samples + len(ds.y_test)) / samples,
+                "per_synapse_loop_per_sample": instances / samples,
+                "trainer_s_per_sample": summary["trainer_time"] / samples,
+                "device_s_per_sample": summary["hardware_time"] / samples}
+
+
+def print_stochastic(results: dict) -> None:
+    cols = ["array", "synapses", "transactions/sample", "per-sample API/sample",
+            "per-synapse loop/sample", "trainer ms/sample", "device ms/sample", "trainer/device"]
+    rows = [cols] + [[name, r["synapses"], f"{r['transactions_per_sample']:.4f}",
+                      f"{r['per_sample_api_per_sample']:.4f}",
+                      f"{r['per_synapse_loop_per_sample']:.1f}",
+                      f"{1e3 * r['trainer_s_per_sample']:.3f}",
+                      f"{1e3 * r['device_s_per_sample']:.3f}",
+                      f"{r['trainer_s_per_sample'] / r['device_s_per_sample']:.2f}"]
+                     for name, r in results.items()]
+    widths = [max(len(str(row[k])) for row in rows) for k in range(len(cols))]
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
 def print_table(results: dict) -> None:
     cols = ["network", "layers", "synapses", "arrays", "transactions/sample",
             "per-device loop/sample", "trainer ms/sample", "device ms/sample", "trainer/device"]
@@ -110,6 +160,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{'PASS' if flat else 'FAIL'}")
     print(f"layers 1..4 on one board: {', '.join(f'{v:.3f}' for v in by_layers)} transactions "
           "per sample (the layers share the board's transactions)")
+    stochastic = {st: run_stochastic(st, samples, batch, 1) for st in SYNAPSE_STATIONS}
+    print(f"\ntrain-stochastic (n = 1, batch {batch}, one epoch + one evaluation pass):")
+    print_stochastic(stochastic)
+    per_sample = [r["transactions_per_sample"] for r in stochastic.values()]
+    flat_syn = max(per_sample) == min(per_sample)
+    print(f"transactions per sample the same for "
+          f"{', '.join(str(r['synapses']) for r in stochastic.values())} synapses: "
+          f"{'PASS' if flat_syn else 'FAIL'}")
+    flat = flat and flat_syn
+    results = {"bnn": results, "stochastic": stochastic}
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {args.json}")

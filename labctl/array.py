@@ -127,8 +127,8 @@ class Selection:
 
     @classmethod
     def cells(cls, rows: Sequence[int], cols: Sequence[int]) -> Selection:
-        rows_t = tuple(int(r) for r in np.asarray(rows).reshape(-1))
-        cols_t = tuple(int(c) for c in np.asarray(cols).reshape(-1))
+        rows_t = tuple(np.asarray(rows).reshape(-1).astype(np.int64).tolist())
+        cols_t = tuple(np.asarray(cols).reshape(-1).astype(np.int64).tolist())
         if len(rows_t) != len(cols_t):
             raise ValueError(f"cells: {len(rows_t)} rows but {len(cols_t)} columns")
         return cls("cells", rows_t, cols_t)
@@ -139,8 +139,9 @@ class Selection:
             return f"unknown selection kind {self.kind!r}"
         n_rows, n_cols = shape
         for name, values, n in (("row", self.rows, n_rows), ("column", self.cols, n_cols)):
-            bad = [v for v in values if not 0 <= v < n]
-            if bad:
+            index = np.asarray(values, dtype=np.int64)
+            bad = index[(index < 0) | (index >= n)]
+            if bad.size:
                 return f"{name} {bad[0]} outside the {n_rows}x{n_cols} array (0..{n - 1})"
         if self.kind == "cells" and not self.rows:
             return "empty cell selection"
@@ -240,6 +241,9 @@ class Counts:
     vread: float
     contrast: float = 0.2
     bias: str = "v/2"
+    per_synapse: bool = False
+    """Log one row per distinct synapse (its trials and switches summed) instead of one per
+    cell of the selection (a cell may repeat: one per sample of a batch)."""
 
 
 @dataclass
@@ -280,9 +284,12 @@ class Pending:
 
 
 # ====================================================================== pulse log
-PULSE_LOG_COLUMNS = ("t_s", "op", "row", "col", "amplitude_v", "width_s", "vread_v", "current_a")
+PULSE_LOG_COLUMNS = ("t_s", "op", "row", "col", "amplitude_v", "width_s", "vread_v", "current_a",
+                     "pulses", "switched")
 """Columns of the pulse log: wall time (s since the epoch), operation number, device, pulse,
-read voltage (NaN: no read) and the current read after the pulse (NaN: no read)."""
+read voltage (NaN: no read), the current read after the pulse (NaN: no read), the device pulses
+the row stands for (1 for a pulse; 2n for n reset → pulse trials of a :class:`Counts` row) and
+the trials counted as switched (−1: not a counting row)."""
 
 
 class PulseLog:
@@ -292,11 +299,13 @@ class PulseLog:
     are applied — the run's array file appends and flushes it, so nothing is lost on a kill.
     """
 
-    def __init__(self, sink: Callable[[dict[str, np.ndarray]], None] | None = None):
+    def __init__(self, sink: Callable[[dict[str, np.ndarray]], None] | None = None,
+                 first_op: int = 0, keep: bool = True):
         self.sink = sink
+        self.keep = keep or sink is None  # False: the sink alone holds the rows (long runs)
         self._blocks: list[dict[str, np.ndarray]] = []
         self._count = 0
-        self._ops = 0
+        self._ops = int(first_op)  # a resumed run numbers on after the logged operations
 
     def __len__(self) -> int:
         return self._count
@@ -306,7 +315,7 @@ class PulseLog:
         return self._ops - 1
 
     def append(self, op: int, rows, cols, amplitude, width, vread, current,
-               t: float | None = None) -> None:
+               t: float | None = None, pulses=1, switched=-1) -> None:
         rows = np.asarray(rows, dtype=np.int32).reshape(-1)
         n = rows.size
         if n == 0:
@@ -322,8 +331,11 @@ class PulseLog:
             "current_a": (np.full(n, np.nan) if current is None
                           else np.broadcast_to(np.asarray(current, float).reshape(-1),
                                                (n,)).copy()),
+            "pulses": np.broadcast_to(np.asarray(pulses, np.int64).reshape(-1), (n,)).copy(),
+            "switched": np.broadcast_to(np.asarray(switched, np.int64).reshape(-1), (n,)).copy(),
         }
-        self._blocks.append(block)
+        if self.keep:
+            self._blocks.append(block)
         self._count += n
         if self.sink is not None:
             self.sink(block)
@@ -346,7 +358,8 @@ class PulseLog:
         """Number of pulses applied to each device, (rows, cols)."""
         a = self.arrays()
         out = np.zeros(shape, dtype=np.int64)
-        np.add.at(out, (a["row"].astype(np.intp), a["col"].astype(np.intp)), 1)
+        np.add.at(out, (a["row"].astype(np.intp), a["col"].astype(np.intp)),
+                  a["pulses"].astype(np.int64) if len(a["row"]) else 1)
         return out
 
 
@@ -532,7 +545,7 @@ class ArrayController:
             check_voltage(np.append(drives, op.reset), "pulse amplitude", caps.pulse_voltage)
             width = float(check_width(op.width, "pulse width"))
             return Counts(op.sel, drives, int(op.n), float(op.reset), width, float(op.vread),
-                          float(op.contrast), op.bias)
+                          float(op.contrast), op.bias, bool(op.per_synapse))
         if isinstance(op, Ramp):
             volts = np.asarray(op.voltages, dtype=float).reshape(-1)
             if volts.size == 0:
@@ -628,13 +641,18 @@ class ArrayController:
                 logbook.append(logbook.next_op(), np.tile(rows, k), np.tile(cols, k),
                                np.repeat(op.amplitudes, n), np.repeat(op.widths, n), op.vread,
                                currents)
-            elif isinstance(op, Counts):
+            elif isinstance(op, Counts):  # one row per cell: its 2n pulses and switches
                 rows, cols = op.sel.cells_of(shape)
-                k = 2 * op.n  # reset and pulse per trial, each read
-                amps = np.empty((rows.size, k))
-                amps[:, 0::2], amps[:, 1::2] = op.reset, op.drives[:, None]
-                logbook.append(logbook.next_op(), np.repeat(rows, k), np.repeat(cols, k),
-                               amps.reshape(-1), op.width, op.vread, None)
+                drives, k = op.drives, np.asarray(result, dtype=np.int64).reshape(-1)
+                pulses = np.full(rows.size, 2 * op.n, dtype=np.int64)
+                if op.per_synapse:
+                    flat, first, inverse = np.unique(rows * shape[1] + cols, return_index=True,
+                                                     return_inverse=True)
+                    rows, cols, drives = flat // shape[1], flat % shape[1], drives[first]
+                    pulses = np.bincount(inverse, pulses, flat.size).astype(np.int64)
+                    k = np.bincount(inverse, k, flat.size).astype(np.int64)
+                logbook.append(logbook.next_op(), rows, cols, drives, op.width, op.vread, None,
+                               pulses=pulses, switched=k)
             elif isinstance(op, Ramp):
                 steps = result.steps
                 logbook.append(logbook.next_op(), np.full(steps, op.row), np.full(steps, op.col),
@@ -745,12 +763,14 @@ class ArrayController:
         return counts
 
     def cell_switch_counts(self, rows, cols, drives, n: int, *, reset: float, vread: float,
-                           width: float, contrast: float = 0.2,
-                           bias: str = "v/2") -> np.ndarray:
-        """:meth:`switch_counts` on exactly the cells (``rows``, ``cols``) with their own
-        ``drives`` (V): the counts, one per cell, in one transaction as there."""
+                           width: float, contrast: float = 0.2, bias: str = "v/2",
+                           per_synapse: bool = False) -> np.ndarray:
+        """:meth:`switch_counts` on exactly the cells (``rows``, ``cols``; a cell may repeat,
+        each repeat its own n trials) with their own ``drives`` (V): the counts, one per cell,
+        in one transaction as there. The pulse log gets one row per cell with its 2n pulses and
+        its count (``per_synapse``: one row per distinct synapse, summed)."""
         op = Counts(Selection.cells(rows, cols), np.asarray(drives, dtype=float).reshape(-1),
-                    n, reset, width, vread, contrast, bias)
+                    n, reset, width, vread, contrast, bias, per_synapse)
         if self.capabilities.native_counts:
             return np.asarray(self.submit([op])[0], dtype=np.int64)
         return self._counts_by_trains(self._check(op))

@@ -19,7 +19,7 @@ def load_mapping(path: Path) -> dict:
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read file ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""

@@ -58,9 +58,12 @@ def test_switch_counts_is_one_transaction_with_binomial_statistics(station):
     assert within(int(k.sum()), n, expected(station, drives, (rows, cols)))
     y = k.sum(axis=1) / n  # the output lines, Y_i = Σ_j k_ij / n
     assert y.shape == (array.shape[0],) and np.all(y <= inputs.sum())
-    # every reset and every pulse is in the pulse log: 2n per active synapse
-    assert len(array.pulse_log) == 2 * n * rows.size
+    # one log row per active synapse standing for its 2n pulses, with its count
+    assert len(array.pulse_log) == rows.size
+    assert array.pulse_log.counts(array.shape).sum() == 2 * n * rows.size
     assert np.all(array.pulse_log.counts(array.shape)[:, inputs == 0] == 0)
+    logged = array.pulse_log.arrays()
+    assert np.array_equal(logged["switched"], k[logged["row"], logged["col"]])
 
 
 def test_batched_pulse_trains_give_the_same_counts(station):
