@@ -132,6 +132,26 @@ def test_updates_become_weak_reset_pulses_on_one_device_of_each_pair(station):
     assert np.array_equal(layer.operation_counts()[[3, 40, 5], [4, 9, 0]], [14, 7, 14])
 
 
+def test_offset_trim_takes_out_the_pairs_spread_after_set(station):
+    pairs = CrossbarPairs.on_station(station, [(64, 10)], ROLES)
+    pairs.apply(pairs.set_plan())
+    pairs.measure()
+    n_logged = sum(len(station.instrument(role).pulse_log) for role in ROLES)
+    pairs.calibrate()  # no device operation: offsets from the read just made
+    assert sum(len(station.instrument(role).pulse_log) for role in ROLES) == n_logged
+    # after SET, ln R_BL - ln R_BLb spreads by sqrt(2)·sqrt(0.0532² + 0.0546²) = 0.108 (c1, R0
+    # D2D; truncation brings it to ≈ 0.10); 640 pairs estimate an sd to ±3 % (1/sqrt(2·640))
+    assert 0.08 < pairs.raw_hidden(0).std() < 0.13
+    pairs.invalidate()  # a second read: the trimmed W_h is read noise only, U(-1 %, 1 %) on
+    trimmed = pairs.hidden(0)  # each device in each of the two reads: |ΔW_h| ≤ 4 · 0.01005
+    assert np.abs(trimmed).max() <= 0.0403
+    again = CrossbarPairs.on_station(station, [(64, 10)], ROLES)
+    assert again.state() == {}
+    again.load_state(pairs.state())
+    assert np.array_equal(again.offsets[0], pairs.offsets[0])
+    assert np.array_equal(again.hidden(0), again.raw_hidden(0) - pairs.offsets[0])
+
+
 def test_transactions_per_step_depend_on_arrays_not_synapses(station):
     small = CrossbarPairs.on_station(station, [(8, 2)], ROLES)
     big = CrossbarPairs.on_station(station, [(32, 16)], ROLES)
