@@ -401,3 +401,16 @@ def test_a_hidden_layer_trains_on_the_two_boards(tmp_path):
     assert first["col"].max() == 31 and first["row"].max() == 31
     assert second["row"].max() == 7 and second["col"].max() == 19
     assert len(first) + len(second) == df["Total pulses"].iloc[-1]
+
+
+def test_in_situ_within_five_points_of_the_same_network_in_software(tmp_path):
+    """The issue's criterion on one full run (digits binarized, 70/30 stratified, 64-10, batch
+    32, 5 epochs, full HfOx noise, offset trim on). Seed 0 is the first row of
+    ``benchmarks/bench_bnn_gap.py``'s table (not picked): over seeds 0-7 the gap is 0.9, 1.9,
+    3.9, 1.1, 0.0, 4.1, 5.7, -0.9 points (mean 2.1, sd 2.3), so one run within 5 points is what
+    the criterion asks, not a sure thing; without the trim, seed 0 ends 5.4 points below."""
+    with Station.load("sim-bnn-hfox", sim=True, seed=0) as st:
+        df = labctl.run("train-rram-bnn", station=st, out=tmp_path, data_seed=0)
+    last = df.iloc[-1]
+    assert last["Software test accuracy"] - last["Test accuracy"] <= 0.05
+    assert last["Logistic baseline"] > last["Software test accuracy"]  # the float reference
