@@ -23,9 +23,10 @@ Transactions per training step therefore grow with the number of arrays the netw
 **Offset trim** (``PairSettings.trim``, on by default): a SET returns every device to its own
 R0·exp(c1), so right after the SET each pair holds a fixed, device-to-device offset
 o = ln R_BL − ln R_BLb (standard deviation 0.108 ln R with the published D2D spread of c1 and R0,
-PHYSICS.md §1.2) — the worth of ≈ 220 weak-RESET pulses at the median slope, more than a typical
-device is moved in a whole run, so without a trim a large part of the weights keeps the random
-sign the SET gave it. :meth:`CrossbarPairs.calibrate` stores o from the first whole-array read
+PHYSICS.md §1.2) — the worth of ≈ 220 weak-RESET pulses at the median slope, as many as a device
+receives in a whole digits run (≈ 260, partly cancelled by its partner's), so without a trim many
+weights keep the random sign the SET gave them (eight seeds: gap to software 4.4 points without,
+2.1 with the trim; README). :meth:`CrossbarPairs.calibrate` stores o from the first whole-array read
 after the SET (the devices are then clean: telegraph state low, 1/f register empty) and the
 weight becomes W_b = sign(ln R_BL − ln R_BLb − o): a per-pair digital offset trim of the
 differential read, as a sense amplifier's offset is trimmed. No device operation is added; the
