@@ -3,10 +3,12 @@
 Majumdar et al. (arXiv:2107.06064, PHYSICS.md §5.2): weight = sign(R_BL − R_BLb) read from the
 arrays, gradients and Adam in software, each step up to ``max_pulses`` (14) weak-RESET pulses on
 one device of each pair; optionally Laborieux's metaplasticity (``meta`` > 0, §5.3, on the
-measured hidden weight ln R_BL − ln R_BLb). Engine, checkpoints and resume:
-:mod:`labctl.training`. The network is ``n_features``-[``hidden``]-``n_classes``; every layer is
-placed on the arrays named in ``arrays`` (roles of the station; the default station offers two
-32×32 ArC TWO crossbars, enough for digits' 64 inputs × 10 classes × 2 devices).
+measured hidden weight ln R_BL − ln R_BLb). ``trim`` (default on): each pair's offset after the
+SET is measured once and subtracted from its hidden weight (offset trim,
+:mod:`labctl.training.rram`); off, the paper's protocol as published. Engine, checkpoints and
+resume: :mod:`labctl.training`. The network is ``n_features``-[``hidden``]-``n_classes``; every
+layer is placed on the arrays named in ``arrays`` (roles of the station; the default station
+offers two 32×32 ArC TWO crossbars, enough for digits' 64 inputs × 10 classes × 2 devices).
 
 Beside every run: a float logistic regression (scikit-learn) and the same network trained in
 software (float hidden weight with the devices' nominal slope, same data, batches and Adam), their
@@ -108,6 +110,7 @@ class TrainRramBnn(TrainingRunFiles, StationProcedure):
     set_width = FloatParameter("SET width", units="s", default=100e-6, minimum=1e-9, maximum=1)
     energy_per_pulse = FloatParameter("Energy per pulse (0 = estimate V²G·width)", units="J",
                                       default=0.0, minimum=0, maximum=1)
+    trim = BooleanParameter("Trim each pair's offset after the SET", default=True)
     software_reference = BooleanParameter("Train the software twin too", default=True)
     resume = Parameter("Resume the run of this results file", default="")
     replay_sim = BooleanParameter("On resume, replay the log onto a fresh simulated chip",
@@ -231,7 +234,8 @@ class TrainRramBnn(TrainingRunFiles, StationProcedure):
         twin_by_epoch = twin["test_accuracy_by_epoch"] if twin else []
         settings = PairSettings(v_read=self.v_read, reset_amplitude=self.reset_amplitude,
                                 reset_width=self.reset_width, set_amplitude=self.set_amplitude,
-                                set_width=self.set_width, max_pulses=self.max_pulses)
+                                set_width=self.set_width, max_pulses=self.max_pulses,
+                                trim=self.trim)
         pairs = CrossbarPairs({role: self.instruments[role] for role in self.ROLES},
                               self._shapes(ds), settings)
         net = BinaryNet(pairs.layers, self._config())
@@ -259,7 +263,9 @@ class TrainRramBnn(TrainingRunFiles, StationProcedure):
             np.add.at(counts, (a["row"].astype(np.intp), a["col"].astype(np.intp)), 1)
             self.file.write_map(f"pulses_{role}", counts, units="pulses (whole run)")
         for k in range(len(pairs.layers)):
-            self.file.write_trace(f"hidden{k}", pairs.hidden(k), units="ln R_BL - ln R_BLb")
+            self.file.write_trace(f"hidden{k}", pairs.hidden(k),
+                                  units="ln R_BL - ln R_BLb - offset" if pairs.offsets
+                                  else "ln R_BL - ln R_BLb")
         self.result = {**summary, "logistic_baseline": baseline,
                        "software_test_accuracy": twin["test_accuracy"] if twin else math.nan,
                        "transactions": pairs.transactions, "dataset": ds.describe()}

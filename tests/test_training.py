@@ -132,6 +132,26 @@ def test_updates_become_weak_reset_pulses_on_one_device_of_each_pair(station):
     assert np.array_equal(layer.operation_counts()[[3, 40, 5], [4, 9, 0]], [14, 7, 14])
 
 
+def test_offset_trim_takes_out_the_pairs_spread_after_set(station):
+    pairs = CrossbarPairs.on_station(station, [(64, 10)], ROLES)
+    pairs.apply(pairs.set_plan())
+    pairs.measure()
+    n_logged = sum(len(station.instrument(role).pulse_log) for role in ROLES)
+    pairs.calibrate()  # no device operation: offsets from the read just made
+    assert sum(len(station.instrument(role).pulse_log) for role in ROLES) == n_logged
+    # after SET, ln R_BL - ln R_BLb spreads by sqrt(2)·sqrt(0.0532² + 0.0546²) = 0.108 (c1, R0
+    # D2D; truncation brings it to ≈ 0.10); 640 pairs estimate an sd to ±3 % (1/sqrt(2·640))
+    assert 0.08 < pairs.raw_hidden(0).std() < 0.13
+    pairs.invalidate()  # a second read: the trimmed W_h is read noise only, U(-1 %, 1 %) on
+    trimmed = pairs.hidden(0)  # each device in each of the two reads: |ΔW_h| ≤ 4 · 0.01005
+    assert np.abs(trimmed).max() <= 0.0403
+    again = CrossbarPairs.on_station(station, [(64, 10)], ROLES)
+    assert again.state() == {}
+    again.load_state(pairs.state())
+    assert np.array_equal(again.offsets[0], pairs.offsets[0])
+    assert np.array_equal(again.hidden(0), again.raw_hidden(0) - pairs.offsets[0])
+
+
 def test_transactions_per_step_depend_on_arrays_not_synapses(station):
     small = CrossbarPairs.on_station(station, [(8, 2)], ROLES)
     big = CrossbarPairs.on_station(station, [(32, 16)], ROLES)
@@ -381,3 +401,16 @@ def test_a_hidden_layer_trains_on_the_two_boards(tmp_path):
     assert first["col"].max() == 31 and first["row"].max() == 31
     assert second["row"].max() == 7 and second["col"].max() == 19
     assert len(first) + len(second) == df["Total pulses"].iloc[-1]
+
+
+def test_in_situ_within_five_points_of_the_same_network_in_software(tmp_path):
+    """The issue's criterion on one full run (digits binarized, 70/30 stratified, 64-10, batch
+    32, 5 epochs, full HfOx noise, offset trim on). Seed 0 is the first row of
+    ``benchmarks/bench_bnn_gap.py``'s table (not picked): over seeds 0-7 the gap is 0.9, 1.9,
+    3.9, 1.1, 0.0, 4.1, 5.7, -0.9 points (mean 2.1, sd 2.3), so one run within 5 points is what
+    the criterion asks, not a sure thing; without the trim, seed 0 ends 5.4 points below."""
+    with Station.load("sim-bnn-hfox", sim=True, seed=0) as st:
+        df = labctl.run("train-rram-bnn", station=st, out=tmp_path, data_seed=0)
+    last = df.iloc[-1]
+    assert last["Software test accuracy"] - last["Test accuracy"] <= 0.05
+    assert last["Logistic baseline"] > last["Software test accuracy"]  # the float reference

@@ -6,7 +6,9 @@ protocol that makes a kill at any point resumable without repeating or losing a 
 (:mod:`labctl.training.checkpoint`): pending record → operations → commit. Every step starts
 with exactly one fresh measurement (the test evaluation at an epoch boundary reuses it), so the
 sequence of device operations and reads does not depend on where a run was stopped. Step 0 is
-the SET of every device (the paper's starting state); steps 1.. are the batches, epoch by epoch,
+the SET of every device (the paper's starting state); step 1's measurement also calibrates the
+pairs' offsets (:mod:`labctl.training.rram`, offset trim; checkpointed with the network's state,
+so a resumed run keeps the offsets it began with); steps 1.. are the batches, epoch by epoch,
 in an order drawn from ``numpy.random.default_rng([seed, epoch])`` (a resumed run draws the same
 batches).
 
@@ -178,6 +180,8 @@ class Trainer:
         epoch, idx = self.batch(step)
         if self.pairs is not None:
             self.pairs.invalidate()  # one fresh measurement per step, however the run went
+            if step == 1 and self.settings.set_first and self.pairs.settings.trim:
+                self.pairs.calibrate()  # the offsets of the pairs, from this step's read
         test = math.nan
         if step > 1 and (step - 1) % self.batches_per_epoch == 0:
             test = self._evaluate()  # the weights after the previous epoch, as measured now
@@ -212,7 +216,7 @@ class Trainer:
                 "pulses": pulses, "totals": self.totals, "test_accuracy": self.test_accuracy,
                 "marks": self.marks, "fingerprint": self.fingerprint}
         if self.checkpoints is not None:
-            self.checkpoints.write_pending(meta, self.net.state(), plan, shapes)
+            self.checkpoints.write_pending(meta, self._state(), plan, shapes)
         transactions0 = self.pairs.transactions
         self.pairs.apply(plan)
         if self.checkpoints is not None:
@@ -272,8 +276,7 @@ class Trainer:
             for role, n in done.items():
                 self._check_prefix(role, plan.get(role, []), shapes[role],
                                    p_meta["log_before"][role], n)
-            self._restore(p_meta)
-            self.net.load_state(p_state)
+            self._restore(p_meta, p_state)
             started, hw0 = time.perf_counter(), self.clock()
             self.pairs.apply(plan, skip=done)
             self.checkpoints.commit()
@@ -285,14 +288,19 @@ class Trainer:
         if any(extra.values()):
             raise ConfigError(str(self.checkpoints.path), f"the pulse log has {extra} pulses "
                               "beyond the checkpoint and no pending update explains them")
-        self._restore(meta)
-        self.net.load_state(state)
+        self._restore(meta, state)
         return meta["step"] + 1
 
-    def _restore(self, meta: dict) -> None:
+    def _state(self) -> dict[str, np.ndarray]:
+        """What a checkpoint holds besides its meta: the network's and the pairs' state."""
+        return {**self.net.state(), **self.pairs.state()}
+
+    def _restore(self, meta: dict, state: dict[str, np.ndarray]) -> None:
         problem = resume_problem(meta, self.fingerprint)
         if problem:
             raise ConfigError(str(self.checkpoints.path), problem)
+        self.net.load_state(state)
+        self.pairs.load_state(state)  # the offsets the run calibrated (if it did), not anew
         self.totals = dict(meta["totals"])
         self.test_accuracy = list(meta["test_accuracy"])
         self.marks = list(meta["marks"])

@@ -19,6 +19,18 @@ an array's rows and half its columns, packed in shelves), and batches the instru
 
 Transactions per training step therefore grow with the number of arrays the network occupies
 (two per array: a read and an update), not with the number of synapses on them.
+
+**Offset trim** (``PairSettings.trim``, on by default): a SET returns every device to its own
+R0·exp(c1), so right after the SET each pair holds a fixed, device-to-device offset
+o = ln R_BL − ln R_BLb (standard deviation 0.108 ln R with the published D2D spread of c1 and R0,
+PHYSICS.md §1.2) — the worth of ≈ 220 weak-RESET pulses at the median slope, as many as a device
+receives in a whole digits run (≈ 260, partly cancelled by its partner's), so without a trim many
+weights keep the random sign the SET gave them (eight seeds: gap to software 4.4 points without,
+2.1 with the trim; README). :meth:`CrossbarPairs.calibrate` stores o from the first whole-array read
+after the SET (the devices are then clean: telegraph state low, 1/f register empty) and the
+weight becomes W_b = sign(ln R_BL − ln R_BLb − o): a per-pair digital offset trim of the
+differential read, as a sense amplifier's offset is trimmed. No device operation is added; the
+offsets are part of the checkpointed state (:meth:`CrossbarPairs.state`).
 """
 
 from __future__ import annotations
@@ -46,6 +58,8 @@ class PairSettings:
     set_width: float = 100e-6
     pulse_bias: str = "v/2"
     max_pulses: int = 14
+    trim: bool = True
+    """Trim each pair's offset after the SET (module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,7 @@ class CrossbarPairs:
         self.tiles = place(self.shapes, {role: a.shape for role, a in self.arrays.items()})
         self.layers = [PairLayer(self, k) for k in range(len(self.shapes))]
         self._g: dict[str, np.ndarray] | None = None  # last whole-array conductances per role
+        self.offsets: list[np.ndarray] | None = None  # per layer, ln R_BL − ln R_BLb after SET
         self.transactions = 0
 
     @classmethod
@@ -168,10 +183,30 @@ class CrossbarPairs:
             gn[t.in_start:t.in_stop, t.out_start:t.out_stop] = block[:, 1::2]
         return gp, gn
 
-    def hidden(self, layer: int) -> np.ndarray:
-        """W_h = ln R_BL − ln R_BLb = ln G_BLb − ln G_BL of ``layer``."""
+    def raw_hidden(self, layer: int) -> np.ndarray:
+        """ln R_BL − ln R_BLb = ln G_BLb − ln G_BL of ``layer``, as last measured."""
         gp, gn = self.conductances(layer)
         return np.log(np.maximum(gn, _G_FLOOR)) - np.log(np.maximum(gp, _G_FLOOR))
+
+    def hidden(self, layer: int) -> np.ndarray:
+        """W_h of ``layer``: :meth:`raw_hidden` less the pair's offset once calibrated."""
+        raw = self.raw_hidden(layer)
+        return raw if self.offsets is None else raw - self.offsets[layer]
+
+    def calibrate(self) -> None:
+        """Store every pair's offset from the current measurement (call right after the SET;
+        module docstring)."""
+        self.offsets = [self.raw_hidden(k) for k in range(len(self.shapes))]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The offsets as named arrays (empty before :meth:`calibrate`)."""
+        return {} if self.offsets is None else {f"offset{k}": o.copy()
+                                                for k, o in enumerate(self.offsets)}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        n = len(self.shapes)
+        self.offsets = ([np.array(state[f"offset{k}"], float) for k in range(n)]
+                        if f"offset{n - 1}" in state else None)
 
     # ------------------------------------------------------------------ device operations
     def counts(self, update: np.ndarray) -> np.ndarray:
