@@ -21,6 +21,7 @@ from scipy.optimize import curve_fit, least_squares
 from scipy.special import digamma, polygamma, voigt_profile
 
 from labctl.calibration import Parameter
+from labctl.rfmodel import stno_power_fraction
 
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
@@ -220,12 +221,6 @@ def fit_emission_line(freqs, dbm, rbw: float, averages: int, min_snr: float = 5.
             "floor": Parameter(float(floor), float(err[3]), "W")}
 
 
-def oscillator_fraction(current, i_th, q):
-    """p0 = (ξ − 1)/(ξ + Q), ξ = I/I_th, 0 at or below threshold."""
-    xi = np.asarray(current, dtype=float) / i_th
-    return np.where(xi > 1, (xi - 1) / (xi + q), 0.0)
-
-
 def fit_oscillator(currents, power, power_err, freq, freq_err) -> dict[str, Parameter]:
     """Joint fit of output power (W) and frequency (Hz) against DC current (A), each with its
     standard error, to P = c·I²·p0(I), f = f0 + N·p0(I). Returns i_th (A), q, c (W/A²),
@@ -241,13 +236,13 @@ def fit_oscillator(currents, power, power_err, freq, freq_err) -> dict[str, Para
 
     def resid(x):
         i_th, q, c, f0, shift = x
-        p0 = oscillator_fraction(xs, i_th, q)
+        p0 = stno_power_fraction(xs, i_th, q)
         return np.concatenate([(c * xs ** 2 * p0 - p) / pe, (f0 + shift * p0 - fr) / fe])
 
     best = None
     for frac in (0.5, 0.75, 0.9):  # starts below the lowest current that oscillates
         i_th0 = frac * i_min
-        p0 = oscillator_fraction(xs, i_th0, 2.0)
+        p0 = stno_power_fraction(xs, i_th0, 2.0)
         c0 = float(np.median(p / np.maximum(xs ** 2 * p0, 1e-30)))
         slope = np.polyfit(p0, fr, 1) if np.ptp(p0) > 0 else (0.0, float(np.mean(fr)))
         # parameters in natural units: x = centre + scale·z

@@ -242,6 +242,19 @@ class ArrayProcedure(StationProcedure):
         release_array_file(getattr(self, "instruments", {}), ("array",), self.file)
 
 
+def pulse_problems(array: ArrayController, pulses) -> list[str]:
+    """Problems with single-device pulses on ``array``, each checked by the controller itself
+    (:meth:`~labctl.array.ArrayController.validate`: its ranges, the chip limits, the backend).
+    ``pulses``: (label naming the parameters, amplitude in V, width in s)."""
+    problems = []
+    for label, amplitude, width in pulses:
+        try:
+            array.validate([Pulse(Selection.cells([0], [0]), amplitude, width)])
+        except LimitError as exc:
+            problems.append(f"{label}: {exc}")
+    return problems
+
+
 def release_array_file(instruments: dict, roles, file: ArrayFile | None) -> None:
     """Detach the pulse logs of the arrays of ``roles`` from the run's array file; close it."""
     for role in roles:

@@ -38,9 +38,9 @@ from pymeasure.experiment import (
     Parameter,
 )
 
-from labctl.array import ArrayController, Pulse, PulseLog, Selection
+from labctl.array import ArrayController, PulseLog
 from labctl.arrayfile import ArrayFile, sidecar_path
-from labctl.errors import ConfigError, LimitError
+from labctl.errors import ConfigError
 from labctl.training import data as datasets
 from labctl.training.bnn import BinaryNet, BnnConfig
 from labctl.training.checkpoint import Checkpoints, checkpoint_path
@@ -54,7 +54,7 @@ from labctl.training.engine import (
 )
 from labctl.training.layers import SoftwareBinaryLayer
 from labctl.training.rram import CrossbarPairs, PairSettings, place
-from procedures.array_base import release_array_file
+from procedures.array_base import pulse_problems, release_array_file
 from procedures.base import StationProcedure
 from procedures.training_files import TrainingRunFiles
 
@@ -181,15 +181,11 @@ class TrainRramBnn(TrainingRunFiles, StationProcedure):
                 problems.append(f"role {role!r} is not an array controller")
                 continue
             shapes[role] = array.shape
-            bias = PairSettings.pulse_bias
-            for kind in ("reset", "set"):
-                amplitude = getattr(self, f"{kind}_amplitude")
-                width = getattr(self, f"{kind}_width")
-                try:  # the controller's own check: its ranges, the chip limits, the backend
-                    array.validate([Pulse(Selection.cells([0], [0]), amplitude, width, bias)])
-                except LimitError as exc:
-                    problems.append(f"{kind}_amplitude = {amplitude:g} V, "
-                                    f"{kind}_width = {width:g} s: {exc}")
+            problems += pulse_problems(array, [
+                (f"{kind}_amplitude = {getattr(self, kind + '_amplitude'):g} V, "
+                 f"{kind}_width = {getattr(self, kind + '_width'):g} s",
+                 getattr(self, f"{kind}_amplitude"), getattr(self, f"{kind}_width"))
+                for kind in ("reset", "set")])
         if not problems:
             try:
                 place(self._shapes(self._data()), shapes)

@@ -48,7 +48,7 @@ from labctl.training import data as datasets
 from labctl.training import stochastic
 from labctl.training.checkpoint import Checkpoints, checkpoint_path
 from labctl.training.engine import ROW_COLUMNS, TrainSettings
-from procedures.array_base import ArrayProcedure, release_array_file
+from procedures.array_base import pulse_problems, release_array_file
 from procedures.base import StationProcedure
 from procedures.train_rram_bnn import TrainRramBnn
 
@@ -166,10 +166,10 @@ class TrainStochastic(StationProcedure):
         array = station.instrument("array")
         if not isinstance(array, ArrayController):
             return ["role 'array' is not an array controller"]
-        problems = []
-        for name in ("reset_amplitude", "drive_min", "drive_max"):
-            problems += ArrayProcedure.check_pulse(array, name, getattr(self, name))
-        problems += ArrayProcedure.check_width(array, "pulse_width", self.pulse_width)
+        problems = pulse_problems(array, [
+            (f"{name} = {getattr(self, name):g} V, pulse_width = {self.pulse_width:g} s",
+             getattr(self, name), self.pulse_width)
+            for name in ("reset_amplitude", "drive_min", "drive_max")])
         ds = self._data()
         if array.shape != (ds.n_classes, ds.n_features):
             problems.append(f"the {ds.n_features} -> {ds.n_classes} network needs a "

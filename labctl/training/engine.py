@@ -300,7 +300,8 @@ class Trainer:
         if problem:
             raise ConfigError(str(self.checkpoints.path), problem)
         self.net.load_state(state)
-        self.pairs.load_state(state)  # the offsets the run calibrated (if it did), not anew
+        if self.pairs is not None:  # the offsets the run calibrated (if it did), not anew
+            self.pairs.load_state(state)
         self.totals = dict(meta["totals"])
         self.test_accuracy = list(meta["test_accuracy"])
         self.marks = list(meta["marks"])

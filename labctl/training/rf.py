@@ -4,7 +4,7 @@
 A layer is a set of chains of series spin-diode junctions (:class:`ChainLayer`), one junction
 per input frequency f_i, alternate junctions of opposite sign s_k = (−1)^k. Chain j's DC output
 is V_j = Σ_i P_i·W_ji, W_ji = Σ_k s_k·K_jk·g(f_i, r_jk), with the spin-diode shape
-g = (2Γd + σΓ²)/(d² + Γ²), d = f − r, Γ = α·r (:func:`mocks.devices.spintronics.chain_voltage`).
+g = (2Γd + σΓ²)/(d² + Γ²), d = f − r, Γ = α·r (:func:`labctl.rfmodel.chain_voltage`).
 The **weights are the detunings** δ_jk = r_jk − f_k of each junction from its own input
 frequency; they are trained as θ = δ/(α_jk·f_k) ∈ [−1, 1] (the near-linear, monotonic part of
 g, where |g| grows to its peak at |d| = Γ), so one learning rate fits every layer. α, K (V/W)
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labctl.rfmodel import chain_signs, chain_voltage
 from labctl.training.optim import Adam, softmax_cross_entropy
-from mocks.devices.spintronics import chain_signs, chain_voltage
 
 U_FLOOR = 1e-3  # smallest encoded input (a source cannot be set to zero power: −60 dBm at 1 µW)
 

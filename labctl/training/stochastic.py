@@ -371,9 +371,8 @@ class StochasticTrainer(Trainer):
         if self.checkpoints is None:
             raise ConfigError("resume", "resuming needs a checkpoint file")
         meta, state = self.checkpoints.load()
-        self._restore(meta)
+        self._restore(meta, state)
         self.evaluated = int(meta["evaluated"])
-        self.net.load_state(state)
         step = int(meta["step"]) + 1
         extra = self.logs.since(int(meta["log_after"]))
         if extra["row"].size == 0:
