@@ -42,10 +42,11 @@ Operations and their transactions (one mainframe; with two, a mainframe is writt
 its part of the route changes):
 
 - Read: per device one matrix query (``:ROUT:OPEN:CARD 0;:ROUT:CLOS (@0AARR,0BBCC);*OPC?``,
-  one program message that returns once the relays have switched) and one SMU query
-  (:meth:`~drivers.keithley2450.Keithley2450.step_and_measure`: level, ``:READ?`` and the
-  compliance flag in one message), plus one write (level 0 V, output
-  on) if a sweep left the output off. A whole-array read is rows x cols device reads
+  one program message that returns once the relays have switched) and one SMU query (2450:
+  :meth:`~drivers.keithley2450.Keithley2450.step_and_measure`, level, ``:READ?`` and the
+  compliance flag in one message, plus one write, level 0 V and output on, if a sweep left the
+  output off; B2900: level, output on and ``:MEAS:CURR?`` in one message, after a pulsed list
+  with the return to a fixed DC source in it). A whole-array read is rows x cols device reads
   (``whole_array_read`` False). With a read supply the read voltage is the supply's.
 - Pulse: per device one matrix query and one SMU list sweep (configuring write, ``*OPC?``,
   data query: the 2450's ``sweep_voltage_list``, the B2900's pulsed ``pulse_list``). A
