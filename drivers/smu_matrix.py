@@ -1,6 +1,6 @@
-"""A memristor-array controller built from one Keithley 2450 SMU and a Keysight B2200A/B2201A
-switching matrix (one mainframe, or two: rows on one, columns on the other), optionally with a
-fixed DC read supply on a matrix input.
+"""A memristor-array controller built from one SMU (a Keithley 2450, or a Keysight B2900-series
+channel) and a Keysight B2200A/B2201A switching matrix (one mainframe, or two: rows on one,
+columns on the other), optionally with a fixed DC read supply on a matrix input.
 
 For labs without a dedicated array controller. Cabling: SMU HI and LO on matrix inputs
 (``smu_hi_input``, ``smu_lo_input``), circuit ground on the Ground Mode port
@@ -32,27 +32,32 @@ Bias schemes (what one SMU can do):
   columns), so without a read supply reads, ramps and pulse-then-read under ``"ground"`` are
   refused before anything is sent. V/2 and V/3 need more sources than one SMU.
 
+The SMU is used through an adapter of its family (:mod:`drivers.smu_port`): list sweeps of
+pulses, spot reads, compliance, and its pulse-width limits and time grid, which the capabilities
+report. For analog programming use a B2911A/B2912A: 10 µs pulses (B2901A/B2902A: 50 µs) move a
+device part of the way to its amplitude's saturation level, where the 2450's ≥ 2.05 ms points
+saturate it (see README).
+
 Operations and their transactions (one mainframe; with two, a mainframe is written only when
 its part of the route changes):
 
 - Read: per device one matrix query (``:ROUT:OPEN:CARD 0;:ROUT:CLOS (@0AARR,0BBCC);*OPC?``,
-  one program message that returns once the relays have switched) and one SMU query
-  (:meth:`~drivers.keithley2450.Keithley2450.step_and_measure`: level, ``:READ?`` and the
-  compliance flag in one message), plus one write (level 0 V, output
-  on) if a sweep left the output off. A whole-array read is rows x cols device reads
+  one program message that returns once the relays have switched) and one SMU query (2450:
+  :meth:`~drivers.keithley2450.Keithley2450.step_and_measure`, level, ``:READ?`` and the
+  compliance flag in one message, plus one write, level 0 V and output on, if a sweep left the
+  output off; B2900: level, output on and ``:MEAS:CURR?`` in one message, after a pulsed list
+  with the return to a fixed DC source in it). A whole-array read is rows x cols device reads
   (``whole_array_read`` False). With a read supply the read voltage is the supply's.
-- Pulse: per device one matrix query and one 2450 list sweep
-  (:meth:`~drivers.keithley2450.Keithley2450.sweep_voltage_list`: configuring write, ``*OPC?``,
-  ``:TRAC:DATA?``). A pulse-then-read with pulse and read both under ``"float"`` is the one
-  sweep ``[amplitude, vread]``; with the read under another scheme (``read_bias``) every
+- Pulse: per device one matrix query and one SMU list sweep (configuring write, ``*OPC?``,
+  data query: the 2450's ``sweep_voltage_list``, the B2900's pulsed ``pulse_list``). A
+  pulse-then-read with pulse and read both under ``"float"`` is the one sweep
+  ``[amplitude, vread]``; with the read under another scheme (``read_bias``) every
   selected device is pulsed first, then every one read (a ``"ground"`` read on the sense route:
   a matrix write and a query per device), so the matrix leaves and enters Ground Mode once per
   operation, not per device.
-  The sweep's source delay is ``width − t_int`` (t_int = ``read_nplc``/line frequency): the SMU
-  holds each level for the delay plus its measurement, so the pulse lasts ``width`` (plus the
-  2450's per-point overhead). The 2450 takes 0 or 50 µs..10 ks as list-sweep delay (2450
-  Reference Manual, ``:SOURce:SWEep:VOLTage:LIST``), hence ``min_pulse_width = t_int + 50 µs``
-  on a 1 µs grid; a read inside the sweep waits the same delay (the device sits at vread).
+  On the 2450 a pulse is a sweep point held ``width`` (its minimum: t_int + 50 µs), on the
+  B2900 a pulse of ``width`` from 10 µs; a read inside the sweep lasts as long (the device sits
+  at vread).
 - Train: per device, pulses and reads under ``"float"``: one sweep per run of equal widths
   ``[a1, vread, a2, vread, ...]``; otherwise, with reads, pulse and read one by one.
   Devices are done one after the other (all pulses of a device, then the next device).
@@ -77,6 +82,7 @@ import math
 
 import numpy as np
 
+from drivers.smu_port import smu_port
 from labctl.array import (
     ArrayController,
     Capabilities,
@@ -92,9 +98,6 @@ from labctl.array import (
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
-MIN_SWEEP_DELAY_S = 50e-6     # 2450 :SOUR:SWE:<f>:LIST delay: 0, or 50 µs to 10 ks
-MAX_SWEEP_DELAY_S = 1e4
-TIME_GRID_S = 1e-6
 VOLTAGE_RANGE_V = 200.0       # matrix path rating assumed (the 2450 sources up to 210 V)
 N_INPUTS, N_OUTPUTS = 14, 48  # one B2200A/B2201A mainframe in auto configuration mode
 CARD = 0                      # auto configuration mode: every card as card number 0
@@ -102,9 +105,10 @@ PRECISION_S = 1e-9
 
 
 class SmuMatrixArray(ArrayController):
-    """Keithley 2450 + Keysight B2200A/B2201A matrix as an :class:`~labctl.array.ArrayController`.
+    """An SMU + Keysight B2200A/B2201A matrix as an :class:`~labctl.array.ArrayController`.
 
-    :param smu: an opened :class:`~drivers.keithley2450.Keithley2450`.
+    :param smu: an opened :class:`~drivers.keithley2450.Keithley2450` or
+        :class:`~drivers.keysight_b2900.KeysightB2900` (channel 1).
     :param matrix: an opened :class:`~drivers.keysight_b2200.KeysightB2200` carrying the rows
         (and the columns, unless ``col_matrix`` is given).
     :param rows, cols: crossbar size.
@@ -118,7 +122,7 @@ class SmuMatrixArray(ArrayController):
     :param read_supply_input: input of the row mainframe cabled to a DC supply at
         ``read_supply_voltage`` (V); None (default): no read supply.
     :param read_nplc: SMU integration time of every reading, power-line cycles (0.01-10); it
-        also sets the shortest pulse (see the module docstring).
+        also sets the 2450's shortest pulse (see :mod:`drivers.smu_port`).
     """
 
     RESOURCE_KIND = "composite"
@@ -131,6 +135,7 @@ class SmuMatrixArray(ArrayController):
         super().__init__()
         rows, cols = _count(rows, "rows"), _count(cols, "cols")
         self.smu, self.matrix = smu, matrix
+        self.port = smu_port(smu)
         self.col_matrix = matrix if col_matrix is None else col_matrix
         self._frames = [matrix] if self.col_matrix is matrix else [matrix, self.col_matrix]
         ports = {"smu_hi_input": smu_hi_input, "smu_lo_input": smu_lo_input,
@@ -165,18 +170,16 @@ class SmuMatrixArray(ArrayController):
         self.read_nplc = float(read_nplc)
         self._routed: dict[int, tuple | None] = {id(f): None for f in self._frames}
         self._grounded: dict[int, bool | None] = {id(f): None for f in self._frames}
-        self._output_on = False
         self._prepare()
-        self.line_frequency = float(smu.line_frequency)
-        self.t_int = self.read_nplc / self.line_frequency
+        port = self.port
         vs = self.supply_voltage
         self._caps = Capabilities(
             shape=(rows, cols),
             read_voltage=(vs, vs) if vs is not None else (-VOLTAGE_RANGE_V, VOLTAGE_RANGE_V),
             pulse_voltage=(-VOLTAGE_RANGE_V, VOLTAGE_RANGE_V),
-            min_pulse_width=_on_grid_up(self.t_int + MIN_SWEEP_DELAY_S),
-            max_pulse_width=MAX_SWEEP_DELAY_S,
-            time_grid=TIME_GRID_S,
+            min_pulse_width=port.min_pulse_width,
+            max_pulse_width=port.max_pulse_width,
+            time_grid=port.time_grid,
             hardware_compliance=True,
             bias_schemes=("float", "ground"),
             whole_array_read=False,
@@ -187,7 +190,7 @@ class SmuMatrixArray(ArrayController):
     def _prepare(self) -> None:
         """Known state: auto configuration, free rule, break-before-make, Bias Mode off, Ground
         Mode off with every output ground-enabled on ``ground_input``, every relay open; SMU
-        sourcing V at 0 V, measuring I at ``read_nplc`` with a fixed 0 s source delay."""
+        sourcing V at 0 V, measuring I at ``read_nplc``."""
         for frame in self._frames:
             card = frame.cards[CARD]
             frame.config_mode = "auto"
@@ -202,12 +205,7 @@ class SmuMatrixArray(ArrayController):
             errors = frame.check_errors()
             if errors:
                 raise RuntimeError(f"{frame.name}: setup refused: {errors[0]}")
-        smu = self.smu
-        smu.source_mode = "voltage"
-        smu.sense_function = "current"
-        smu.current_nplc = self.read_nplc
-        smu.source_voltage_delay = 0.0
-        smu.source_voltage = 0.0
+        self.port.prepare(self.read_nplc)
 
     # ---------------------------------------------------------------- interface
     @property
@@ -216,29 +214,28 @@ class SmuMatrixArray(ArrayController):
 
     @property
     def id(self) -> str:
-        return " + ".join(str(part.id).strip() for part in (self.smu, *self._frames))
+        return " + ".join([self.port.id, *(str(f.id).strip() for f in self._frames)])
 
     def apply_chip_limits(self, limits) -> None:
         """The station's limits; with no compliance set, the SMU's current limit becomes the
         chip's current limit."""
         super().apply_chip_limits(limits)
         if self.compliance is None and limits.current is not None:
-            self.smu.compliance_current = float(limits.current)
+            self.port.set_compliance(float(limits.current))
 
     def _set_compliance(self, current: float | None) -> None:
         if current is None:
             if self.limits is None or self.limits.current is None:
                 return
             current = float(self.limits.current)
-        self.smu.compliance_current = current
+        self.port.set_compliance(current)
 
     def shutdown(self) -> None:
         """SMU safe state (abort, ramp to 0 V, output off), then every line grounded and every
         relay open (Idle ground); if the matrix refuses that, every relay opened."""
         try:
-            self.smu.shutdown()
+            self.port.shutdown()
         finally:
-            self._output_on = False
             try:
                 super().shutdown()
             except Exception:
@@ -295,14 +292,12 @@ class SmuMatrixArray(ArrayController):
     def _read_device(self, r: int, c: int, vread: float, bias: str) -> float:
         """One reading: sensed on the column if there is a read supply, else driven on the
         row (float only)."""
-        self._source_on()
+        self.port.output_ready()
         if self.supply_input is not None:
             self._route(r, c, bias, sense=True)
-            _, i, _ = self.smu.step_and_measure(0.0)
-            return -i
+            return -self.port.read(0.0)
         self._route(r, c, bias)
-        _, i, _ = self.smu.step_and_measure(vread)
-        return i
+        return self.port.read(vread)
 
     def _pulse(self, op: Pulse):
         cells = self._cells(op.sel)
@@ -326,12 +321,12 @@ class SmuMatrixArray(ArrayController):
         and each read a measurement on its own route."""
         self._route(r, c, bias)
         if vread is None or (bias == "float" and read_bias == "float"):
-            currents = self._sweep(amps, width, vread)
+            currents = self.port.pulses(amps, width, vread)
             return currents[1::2] if vread is not None else currents
         out = np.empty(len(amps))
         for k, a in enumerate(amps):
             self._route(r, c, bias)
-            self._sweep([a], width, None)
+            self.port.pulses([a], width, None)
             out[k] = self._read_device(r, c, vread, read_bias)
         return out
 
@@ -382,30 +377,12 @@ class SmuMatrixArray(ArrayController):
             self._set_ground(frame, mode == "ground")
             frame.cards[CARD].open_all()
             self._routed[id(frame)] = ()
-        self.smu.source_voltage = 0.0
+        self.port.zero()
 
     # ---------------------------------------------------------------- helpers
     def _shaped(self, values: np.ndarray, sel: Selection):
         shape = sel.result_shape(self.shape)
         return float(values[0]) if shape == () else values.reshape(shape)
-
-    def _source_on(self) -> None:
-        """Output on at 0 V (one write): after a sweep the level is still the last pulse
-        amplitude, which must not reach the lines when the output comes back on."""
-        if not self._output_on:
-            self.smu.write(":SOUR:VOLT:LEV 0;:OUTP ON")
-            self._output_on = True
-
-    def _sweep(self, amplitudes, width: float, vread: float | None) -> np.ndarray:
-        """One 2450 list sweep: each amplitude (followed by ``vread`` if given), each level
-        held for ``width`` s; returns the measured currents (A), one per level."""
-        levels = np.asarray(amplitudes, dtype=float)
-        if vread is not None:
-            levels = np.column_stack([levels, np.full(levels.size, vread)]).reshape(-1)
-        delay = max(round(width - self.t_int, 9), MIN_SWEEP_DELAY_S)
-        _, currents, _ = self.smu.sweep_voltage_list(levels, delay=delay)
-        self._output_on = False  # the sweep's trigger model ends with the output off
-        return np.asarray(currents, dtype=float)
 
     def _set_ground(self, frame, ground: bool) -> None:
         if self._grounded[id(frame)] != ground:
@@ -456,7 +433,3 @@ def _outputs(ports, n: int, what: str) -> tuple[int, ...]:
         raise ValueError(f"{what}: an output appears twice")
     return ports
 
-
-def _on_grid_up(t: float) -> float:
-    """``t`` rounded up to the 1 µs time grid."""
-    return math.ceil(round(t / TIME_GRID_S, 6)) * TIME_GRID_S

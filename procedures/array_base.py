@@ -169,13 +169,18 @@ class ArrayProcedure(StationProcedure):
                 if amplitude == 0:
                     continue
                 for w_name in widths:
-                    width = getattr(self, w_name)
+                    width = self.planned_width(array, w_name)
                     label = (f"{a_name} = {amplitude:g} V, {w_name} = {width:g} s, "
                              f"pulse_bias = {bias}"
                              + (f", read_bias = {read_bias}" if vread is not None else ""))
                     ops.append((label, Pulse(sel, amplitude, width, bias, vread,
                                              read_bias if vread is not None else None)))
         return ops
+
+    def planned_width(self, array: ArrayController, name: str) -> float:
+        """The width (s) the run uses for width parameter ``name`` on ``array`` (the
+        parameter's value; a procedure that fits its widths to the controller overrides it)."""
+        return float(getattr(self, name))
 
     # ------------------------------------------------------------------ selection, bias
     @property

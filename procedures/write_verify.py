@@ -10,7 +10,10 @@ neighbours' pulses disturbed:
 - **polarity from the target**: SET (positive) if the conductance is below the target, RESET
   (negative) if above;
 - **adaptive amplitude and width**: a device starts at ``v_set_start`` / ``v_reset_start`` and
-  ``width_start``; a pulse that moved the conductance by less than ``progress_min`` (relative)
+  ``width_start``; the widths are fitted to the controller: ``width_start`` is raised to its
+  shortest pulse (``capabilities.min_pulse_width``, e.g. 10 µs on a B2912A, 2.05 ms on a 2450
+  behind a matrix), ``width_max`` to at least that and at most its longest pulse; a pulse
+  that moved the conductance by less than ``progress_min`` (relative)
   raises the amplitude by ``v_step`` up to ``v_set_max`` / ``v_reset_max``, then doubles the
   width up to ``width_max``; an overshoot (the error changed sign) lowers the amplitude by
   ``v_step`` and halves the width (not below the starting values' floor ``width_min``);
@@ -18,15 +21,20 @@ neighbours' pulses disturbed:
   the conductance by less than ``stuck_change`` (relative) mark the device stuck — or *out of
   reach* if it did switch during the run (by more than ``stuck_change`` from its first read):
   the target lies beyond what the largest amplitude and width reach on it; either is reported
-  and skipped;
+  and skipped. A device whose pulses overshoot ``stuck_after`` times in a row at the smallest
+  drive (starting amplitude, shortest width) is *out of reach* too: the smallest pulse of each
+  polarity jumps over the tolerance window (a controller whose shortest pulse saturates the
+  device, below);
 - **a pulse budget**: at most ``max_pulses`` pulses per device; the run always ends — every
   iteration spends one pulse of each device it pulses, and a verify read with no device left to
   pulse ends the run unless it re-activates a device that has budget left.
 
-Pulses long enough to saturate (an SMU's list-sweep points, ≥ 2 ms, on the simulated
-VirtualArC device) carry a device to the level r(V) of their amplitude whatever the width:
-the amplitude steps then walk the level onto the target where a level exists within tolerance;
-conductances between the SET and RESET levels are out of their reach (see README).
+Pulses long enough to saturate (a Keithley 2450's list-sweep points, ≥ 2.05 ms, on the
+simulated VirtualArC device) carry a device to the level r(V) of their amplitude whatever the
+width: the amplitude steps then walk the level onto the target where a level exists within
+tolerance; conductances between the SET and RESET levels are out of their reach and reported
+so after a few pulses. A B2911A/B2912A's 10 µs pulses move a device part of the way and reach
+them (see README).
 
 A device already programmed can be pushed out of tolerance by its neighbours' pulses
 (half-select disturb); the next verify read sees it and it is programmed again, within its
@@ -154,6 +162,15 @@ class WriteVerify(ArrayProcedure):
             problems.append("width_max must be at least width_start")
         return problems
 
+    def planned_width(self, array, name: str) -> float:
+        """``width_start`` raised to the controller's shortest pulse; ``width_max`` at least
+        that, at most the controller's longest pulse (both on its time grid)."""
+        caps = array.capabilities
+        start = array.width_on_grid(max(self.width_start, caps.min_pulse_width))
+        if name == "width_start":
+            return start
+        return array.width_on_grid(min(max(self.width_max, start), caps.max_pulse_width))
+
     def reads_after_pulses(self, array) -> bool:
         """Without a whole-array read each device is read right after its pulse."""
         return not array.capabilities.whole_array_read
@@ -177,7 +194,7 @@ class WriteVerify(ArrayProcedure):
         n = rows.size
         tol = self.tolerance / 100.0
         sel = self.selection()
-        grid_width_min = array.width_on_grid(self.width_start)
+        grid_width_min = self.planned_width(array, "width_start")
 
         status = np.where(np.isfinite(goal), _ACTIVE, _SKIPPED)
         pulses = np.zeros(n, dtype=np.int64)
@@ -187,6 +204,7 @@ class WriteVerify(ArrayProcedure):
         last_dir = np.zeros(n, dtype=np.int8)  # +1 SET, -1 RESET, 0 none yet
         last_g = np.full(n, np.nan)
         idle = np.zeros(n, dtype=np.int64)  # consecutive do-nothing pulses at full drive
+        flips = np.zeros(n, dtype=np.int64)  # consecutive overshoots at the smallest drive
 
         # With a whole-array read every iteration is pulses then one read of everything; without
         # one, each pulsed device is read right after its pulse (pulse-then-read, one operation)
@@ -225,8 +243,8 @@ class WriteVerify(ArrayProcedure):
                 break
             direction = np.where(err < 0, 1, -1).astype(np.int8)  # below target: SET
             self._adapt(active, direction, last_dir, change, amp_set, amp_reset, width,
-                        grid_width_min, idle)
-            done = active & (idle >= self.stuck_after)
+                        grid_width_min, idle, flips)
+            done = active & ((idle >= self.stuck_after) | (flips >= self.stuck_after))
             moved = np.abs(g - g_first) > self.stuck_change / 100.0 * np.abs(g_first)
             status[done] = np.where(moved[done], _OUT_OF_REACH, _STUCK)
             active = status == _ACTIVE
@@ -252,12 +270,18 @@ class WriteVerify(ArrayProcedure):
         self.emit("progress", 100.0)
 
     def _adapt(self, active, direction, last_dir, change, amp_set, amp_reset, width,
-               width_min, idle) -> None:
+               width_min, idle, flips) -> None:
         """Adapt amplitude and width of the active devices from their last pulse."""
         step = self.v_step
-        width_max = self.array.width_on_grid(self.width_max)
+        width_max = self.planned_width(self.array, "width_max")
         same = active & (last_dir == direction)
         overshoot = active & (last_dir != 0) & (last_dir != direction)
+        # the pulse that overshot was the smallest of its polarity: nothing gentler to try
+        smallest = (width <= width_min * (1 + 1e-9)) & np.where(
+            last_dir > 0, amp_set <= self.v_set_start + 1e-12,
+            amp_reset >= self.v_reset_start - 1e-12)
+        flips[overshoot & smallest] += 1
+        flips[active & ~(overshoot & smallest)] = 0
         weak = same & (change < self.progress_min / 100.0)
         set_dev, reset_dev = direction > 0, direction < 0
         # too little progress: more amplitude, then more width

@@ -9,7 +9,8 @@ import pytest
 
 from drivers.keithley2450 import Keithley2450
 from drivers.keysight_b2200 import KeysightB2200
-from drivers.smu_matrix import MIN_SWEEP_DELAY_S, SmuMatrixArray
+from drivers.smu_matrix import SmuMatrixArray
+from drivers.smu_port import MIN_SWEEP_DELAY_S
 from labctl.array import Pulse, Selection
 from labctl.errors import LimitError
 from labctl.safety import Limits

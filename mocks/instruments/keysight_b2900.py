@@ -33,7 +33,12 @@ What is modelled, per channel (``c`` = 1, 2 on the two-channel B2902A/B2912A):
   steps.
 
 The device wired to ``channel`` (option, default 1) is a two-state stochastic device array
-(:mod:`mocks.devices.stochastic`); the other channel is open.
+(:mod:`mocks.devices.stochastic`), or a generic two-terminal device (``apply``, ``current``,
+``voltage_at_current``, ``measure_current``: e.g. a switch matrix's terminal, bench ``through``)
+driven by voltage under the current compliance as in :mod:`mocks.instruments.two_terminal`
+(each pulse held for its width, the base level between pulses, the reading at the pulse's end);
+current sourcing into such a device, and instruments triggered by this one driving it, are not
+modelled and refused (-221). The other channel is open.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from mocks.clock import VirtualClock
+from mocks.instruments import two_terminal
 from mocks.scpi import ScpiError, ScpiPersonality, parse_bool, parse_choice, parse_number
 
 MODELS = {"B2901A": (1, 50e-6), "B2902A": (2, 50e-6), "B2911A": (1, 10e-6),
@@ -140,9 +146,12 @@ class KeysightB2900Personality(ScpiPersonality):
             raise TypeError(f"unknown Keysight B2900 options: {', '.join(options)}")
         if model not in MODELS:
             raise ValueError(f"unknown B2900 model {model!r} (known: {', '.join(MODELS)})")
-        if device is not None and not hasattr(device, "run_sequence"):
+        self.two_terminal = device is not None and not hasattr(device, "run_sequence")
+        if self.two_terminal and not all(hasattr(device, a) for a in (
+                "apply", "current", "voltage_at_current", "measure_current")):
             raise ValueError(f"the Keysight B2900 mock drives two-state stochastic devices "
-                             f"(mocks.devices.stochastic), not {type(device).__name__}")
+                             f"(mocks.devices.stochastic) or two-terminal devices, not "
+                             f"{type(device).__name__}")
         super().__init__(clock)
         self.model = model
         self.n_channels, self.min_width = MODELS[model]
@@ -220,7 +229,10 @@ class KeysightB2900Personality(ScpiPersonality):
         chan = self.ch[self.wired]
         level = chan.level[chan.function]
         if chan.output and level != 0.0:
-            self._run_device(chan, np.array([level]), np.array([dt]))
+            if self.two_terminal:
+                self._hold(chan, level, dt)
+            else:
+                self._run_device(chan, np.array([level]), np.array([dt]))
 
     # ================================================================ physics
     def _source_kind(self, chan: _Channel) -> str:
@@ -233,6 +245,36 @@ class KeysightB2900Personality(ScpiPersonality):
         """Apply ``levels`` for ``widths`` to the wired device; its state after each."""
         return self.device.run_sequence(levels, widths, self._source_kind(chan),
                                         self.device_index, limit=self._limit(chan))
+
+    def _hold(self, chan: _Channel, level: float, seconds: float) -> tuple[float, float, bool]:
+        """Hold voltage ``level`` on the wired two-terminal device (see the module docstring)."""
+        if chan.function != "VOLT":
+            raise ScpiError(-221, "current sourcing into this two-terminal device is not modelled")
+        return two_terminal.hold(self.device, self.device_index, level, seconds, self._limit(chan))
+
+    def _two_terminal_rows(self, chan: _Channel, levels: np.ndarray, base: float,
+                           base_time: float, on_time: float) -> np.ndarray:
+        """Each level held for ``on_time`` after ``base`` for ``base_time``; readings at the
+        end of each level."""
+        n = levels.size
+        v, i, comp = np.empty(n), np.empty(n), np.zeros(n, dtype=bool)
+        for k, level in enumerate(levels.tolist()):
+            if base_time > 0:
+                self._hold(chan, base, base_time)
+            v[k], i_k, comp[k] = self._hold(chan, level, on_time)
+            i[k] = two_terminal.measured(self.device, self.device_index, v[k], i_k, comp[k])
+        return self._rows(chan, levels, v, i, comp)
+
+    def _rows(self, chan: _Channel, levels, v, i, comp) -> np.ndarray:
+        """Readings V, I, R, (time), status, source; records the compliance flag."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res = np.where(i != 0, v / i, 9.91e37)
+        out = np.empty((levels.size, 6))
+        out[:, 0], out[:, 1], out[:, 2] = v, i, res
+        out[:, 4] = np.where(comp, STAT_COMPLIANCE, 0)
+        out[:, 5] = levels
+        chan.tripped = bool(comp.any())
+        return out
 
     def _readings(self, chan: _Channel, c: int, levels: np.ndarray,
                   states: np.ndarray | None) -> np.ndarray:
@@ -256,14 +298,7 @@ class KeysightB2900Personality(ScpiPersonality):
             comp = np.abs(v) > limit
             v = np.where(comp, np.copysign(limit, levels), v)
             i = v / r
-        with np.errstate(divide="ignore", invalid="ignore"):
-            res = np.where(i != 0, v / i, 9.91e37)
-        out = np.empty((n, 6))
-        out[:, 0], out[:, 1], out[:, 2] = v, i, res
-        out[:, 4] = np.where(comp, STAT_COMPLIANCE, 0)
-        out[:, 5] = levels
-        chan.tripped = bool(comp.any())
-        return out
+        return self._rows(chan, levels, v, i, comp)
 
     def _aperture(self, chan: _Channel) -> float:
         sense = "CURR" if chan.function == "VOLT" else "VOLT"
@@ -306,9 +341,16 @@ class KeysightB2900Personality(ScpiPersonality):
         wired = c == self.wired and self.device is not None
         # each trigger leaves at the start of its point's pulse (the point's start when DC)
         times = start + step * fired + (step - on_time if pulsed else 0.0)
+        if wired and self.two_terminal and receivers:
+            raise ScpiError(-221, "triggered instruments on a two-terminal device are not "
+                                  "modelled")
         extra = [receiver(times, self.device if wired else None, self.device_index)
                  for receiver in receivers]
-        if wired:
+        rows = None
+        if wired and self.two_terminal:
+            rows = self._two_terminal_rows(chan, levels, base, step - on_time if pulsed else 0.0,
+                                           on_time if pulsed else step)
+        elif wired:
             with_base = pulsed and base != 0.0  # base level between pulses, then the pulse
             if with_base:
                 seq = np.empty(2 * points)
@@ -329,7 +371,8 @@ class KeysightB2900Personality(ScpiPersonality):
                 states = self.device.run_sequence(seq, widths, own["source"], self.device_index,
                                                   limit=own["limit"])
             states = states[1::2] if with_base else states
-        rows = self._readings(chan, c, levels, states)
+        if rows is None:
+            rows = self._readings(chan, c, levels, states)
         rows[:, 3] = start + step * np.arange(1, points + 1) - (step - on_time) \
             if pulsed else start + step * np.arange(1, points + 1)
         self.clock.advance(step * points)
@@ -374,6 +417,13 @@ class KeysightB2900Personality(ScpiPersonality):
                 chan.output = True
             level = np.array([chan.level[chan.function] if chan.output else 0.0])
             states = None
+            if c == self.wired and self.two_terminal:
+                aperture = self._aperture(chan)
+                rows = self._two_terminal_rows(chan, level, 0.0, 0.0, aperture)
+                self.clock.advance(aperture + POINT_OVERHEAD_S)
+                self._t_bias = self.clock.now
+                rows[:, 3] = self.clock.now
+                return self._format(rows, [elem] if elem else self.elements)
             if c == self.wired and self.device is not None:
                 aperture = self._aperture(chan)
                 states = self._run_device(chan, level, np.array([aperture]))
