@@ -32,3 +32,19 @@ def calibration_dir(tmp_path, monkeypatch):
     folder = tmp_path / "calibration"
     monkeypatch.setenv("LABCTL_CALIBRATION", str(folder))
     return folder
+
+
+@pytest.fixture
+def queue_to_finished(qtbot):
+    """Queue a ManagedWindow's procedure and wait until it has run to FINISHED; returns the
+    experiment."""
+    from pymeasure.experiment import Procedure
+
+    def run(window, timeout_ms: int = 60_000):
+        window.queue()
+        experiment = window.manager.experiments.queue[-1]
+        qtbot.waitUntil(lambda: not window.manager.is_running()
+                        and experiment.procedure.status == Procedure.FINISHED,
+                        timeout=timeout_ms)
+        return experiment
+    return run

@@ -47,7 +47,7 @@ def test_cli_refuses_an_over_limit_stimulus_with_exit_2(tmp_path):
     assert not list(tmp_path.rglob("*.csv"))
 
 
-def test_gui_queue_to_finished(qtbot, tmp_path):
+def test_gui_queue_to_finished(qtbot, tmp_path, queue_to_finished):
     with Station.load("sim-nbox-neuron", sim=True) as station:
         window = make_window(NeuronResponse, station, out=tmp_path)
         qtbot.addWidget(window)
@@ -56,11 +56,7 @@ def test_gui_queue_to_finished(qtbot, tmp_path):
         window.inputs.amp_start.setValue(5.0)
         window.inputs.amp_stop.setValue(5.0)
         window.inputs.points.setValue(1)
-        window.queue()
-        experiment = window.manager.experiments.queue[-1]
-        qtbot.waitUntil(lambda: not window.manager.is_running()
-                        and experiment.procedure.status == Procedure.FINISHED,
-                        timeout=RUN_TIMEOUT_MS)
+        experiment = queue_to_finished(window, timeout_ms=RUN_TIMEOUT_MS)
         data = Results.load(experiment.results.data_filename).data
         assert data["Behaviour"].iloc[-1] == spiking.PHASIC
         assert not station.bench.instruments["awg"].ch[1].output

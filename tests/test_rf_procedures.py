@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pymeasure.experiment import Procedure, Results
+from pymeasure.experiment import Results
 from scipy.stats import binom
 
 import labctl
@@ -252,14 +252,11 @@ def test_gui_window_for_every_rf_procedure(qtbot, name, tmp_path):
         window.close()
 
 
-def test_gui_queues_a_spin_diode_run(qtbot, spin_station, tmp_path):
+def test_gui_queues_a_spin_diode_run(qtbot, spin_station, tmp_path, queue_to_finished):
     window = make_window(SpinDiode, spin_station, out=tmp_path)
     qtbot.addWidget(window)
     window.inputs.points.setValue(31)
-    window.queue()
-    experiment = window.manager.experiments.queue[-1]
-    qtbot.waitUntil(lambda: not window.manager.is_running()
-                    and experiment.procedure.status == Procedure.FINISHED, timeout=60_000)
+    experiment = queue_to_finished(window)
     assert len(Results.load(experiment.results.data_filename).data) == 31
     assert spin_station.bench.instruments["rf_source"].rf_on is False
     window.close()

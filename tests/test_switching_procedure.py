@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pymeasure.experiment import Procedure, Results
+from pymeasure.experiment import Results
 from test_cli import labctl_run, results_path
 
 import labctl
@@ -193,16 +193,13 @@ def test_python_api_and_cli(tmp_path, monkeypatch, calibration_dir):
     assert len(bad.stderr.strip().splitlines()) == 1 and "amplitude_stop" in bad.stderr
 
 
-def test_gui_plots_p_versus_amplitude_live(qtbot, dw_station, tmp_path):
+def test_gui_plots_p_versus_amplitude_live(qtbot, dw_station, tmp_path, queue_to_finished):
     window = make_window(SwitchingProbability, dw_station, out=tmp_path)
     qtbot.addWidget(window)
     window.show()
     assert (window.x_axis, window.y_axis) == ("Amplitude", "P switch")
     window.inputs.trials.setValue(100)
-    window.queue()
-    experiment = window.manager.experiments.queue[-1]
-    qtbot.waitUntil(lambda: not window.manager.is_running()
-                    and experiment.procedure.status == Procedure.FINISHED, timeout=60_000)
+    experiment = queue_to_finished(window)
     data = Results.load(experiment.results.data_filename).data
     assert len(data) > 14 and math.isclose(data["Amplitude"].min(), 1.0)
     shot = tmp_path / "switching-gui.png"

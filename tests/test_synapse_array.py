@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import pytest
-from pymeasure.experiment import Procedure
 
 from labctl.array import Counts, Selection
 from labctl.calibration import CalibrationStore
@@ -139,8 +138,8 @@ def test_array_switching_procedure_calibrates_every_selected_synapse(station, ca
     assert dev.switched.reshape(dev.shape)[2:, :].sum() == 0  # unselected rows never pulsed
 
 
-def test_array_switching_refuses_over_limit_and_runs_in_the_gui(station, qtbot, tmp_path):
-
+def test_array_switching_refuses_over_limit_and_runs_in_the_gui(station, qtbot, tmp_path,
+                                                                queue_to_finished):
     with pytest.raises(ConfigError, match="amplitude_stop = 9 V exceeds"):
         execute(build(ArraySwitching, {"amplitude_stop": 9.0}), station, out=tmp_path)
     window = make_window(ArraySwitching, station, out=tmp_path)
@@ -148,9 +147,6 @@ def test_array_switching_refuses_over_limit_and_runs_in_the_gui(station, qtbot, 
     window.inputs.rows.setValue("0")
     window.inputs.cols.setValue("0-1")
     window.inputs.trials.setValue(50)
-    window.queue()
-    experiment = window.manager.experiments.queue[-1]
-    qtbot.waitUntil(lambda: not window.manager.is_running()
-                    and experiment.procedure.status == Procedure.FINISHED, timeout=60_000)
+    queue_to_finished(window)
     assert (window.x_axis, window.y_axis) == ("Amplitude (V)", "P switch")
     window.close()

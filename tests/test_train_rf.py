@@ -194,8 +194,7 @@ def test_cli_refuses_a_bad_dataset_with_exit_2(tmp_path):
     assert bad.returncode == 2 and "unknown dataset 'nope'" in bad.stderr
 
 
-def test_gui_queue_runs_to_finished(qtbot, trained, tmp_path, monkeypatch):
-    from pymeasure.experiment import Procedure
+def test_gui_queue_runs_to_finished(qtbot, trained, tmp_path, monkeypatch, queue_to_finished):
 
     from labctl.gui import make_window
     from procedures.train_rf import TrainRf
@@ -207,10 +206,7 @@ def test_gui_queue_runs_to_finished(qtbot, trained, tmp_path, monkeypatch):
         assert window.inputs.finetune_steps.value() == 10
         window.inputs.epochs.setValue(2)
         window.inputs.finetune_steps.setValue(1)
-        window.queue()
-        experiment = window.manager.experiments.queue[-1]
-        qtbot.waitUntil(lambda: not window.manager.is_running() and
-                        experiment.procedure.status == Procedure.FINISHED, timeout=120_000)
+        experiment = queue_to_finished(window, timeout_ms=120_000)
         assert len(Results.load(experiment.results.data_filename).data) == 2 + 1 + 1
         window.close()
 

@@ -273,8 +273,8 @@ def test_runs_from_labctl_run_with_rows_files_and_the_baseline(calibrated, tmp_p
     assert more["Test accuracy"].iloc[-1] == whole["Test accuracy"].iloc[-1]
 
 
-def test_runs_from_the_gui(calibrated, qtbot, tmp_path):
-    from pymeasure.experiment import Procedure, Results
+def test_runs_from_the_gui(calibrated, qtbot, tmp_path, queue_to_finished):
+    from pymeasure.experiment import Results
 
     from labctl.gui import make_window
     from procedures.train_stochastic import TrainStochastic
@@ -284,9 +284,6 @@ def test_runs_from_the_gui(calibrated, qtbot, tmp_path):
         qtbot.addWidget(window)
         window.inputs.epochs.setValue(1)
         window.inputs.train_subset.setValue(32)
-        window.queue()
-        experiment = window.manager.experiments.queue[-1]
-        qtbot.waitUntil(lambda: not window.manager.is_running() and
-                        experiment.procedure.status == Procedure.FINISHED, timeout=60_000)
+        experiment = queue_to_finished(window)
         assert len(Results.load(experiment.results.data_filename).data) == 2 + 1
         window.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pymeasure.experiment import Procedure, Results
+from pymeasure.experiment import Results
 
 import labctl
 from labctl.array import Pulse
@@ -319,7 +319,7 @@ def test_cli_run(tmp_path):
     assert bad.returncode == 2 and "unknown dataset 'nope'" in bad.stderr
 
 
-def test_gui_queue_runs_to_finished(qtbot, tmp_path):
+def test_gui_queue_runs_to_finished(qtbot, tmp_path, queue_to_finished):
     from labctl.gui import make_window
     from procedures.train_rram_bnn import TrainRramBnn
 
@@ -328,10 +328,7 @@ def test_gui_queue_runs_to_finished(qtbot, tmp_path):
         qtbot.addWidget(window)
         window.inputs.epochs.setValue(1)
         window.inputs.train_subset.setValue(32)
-        window.queue()
-        experiment = window.manager.experiments.queue[-1]
-        qtbot.waitUntil(lambda: not window.manager.is_running() and
-                        experiment.procedure.status == Procedure.FINISHED, timeout=60_000)
+        experiment = queue_to_finished(window)
         assert len(Results.load(experiment.results.data_filename).data) == 3
         window.close()
 
