@@ -5,10 +5,10 @@ seed, ``train-vdsp`` on the simulated crossbar bench (1258 training / 539 test b
 digits, 100 outputs, 1 epoch, the same initial weights for both networks) reports the test
 accuracy of the ideal and the crossbar network, their paired gap (ideal − crossbar, points) and
 the output neurons that fire at test time. ``--ablation`` runs the crossbar network a second
-time with the open-loop programming of the first version (median-curve pulse counts and the median
-conductance window only: no per-device step factors, no per-device window), the baseline measured in the same run. Target
-(issue 7): mean paired gap ≤ 5 points. About 40 s per seed and network on one core; not
-collected by pytest.
+time with the open-loop programming of the first version (median-curve pulse counts and the
+median conductance window only: no per-device step factors, no per-device window), the
+baseline measured in the same run. Target (issue 7): mean paired gap ≤ 5 points. About 2 min
+per seed on one core; not collected by pytest.
 """
 
 from __future__ import annotations
