@@ -9,9 +9,10 @@ PHYSICS.md §5.5). On a postsynaptic spike of output neuron j, for every input i
 Inputs: LIF neurons driven by J = gain·pixel + bias, exact exponential update, threshold 1,
 reset −1 (this makes the rule causal: a neuron that just fired sits below rest), floor −1,
 refractory period. Outputs: adaptive LIF (n decays with τ_n and jumps by inc_n at each spike,
-drive J − n; the adaptation learns during training and is frozen for labelling and testing, like
-the adaptive thresholds of Diehl & Cook 2015) with winner-take-all: one output spikes per step
-and clamps the others to 0 for the inhibition time.
+drive J − n, Nengo's AdaptiveLIF update n += (dt/τ_n)(inc_n·s − n) with s = spike/dt; the
+adaptation learns during training and is frozen for labelling and testing, like the adaptive
+thresholds of Diehl & Cook 2015) with winner-take-all: one output spikes per step, resets to −1
+and clamps the others to 0 for the inhibition time while it integrates on.
 Readout (labels are used only here): each output neuron takes the class it responds to most on
 the training set; a test image is classified by the class whose neurons spike most.
 
@@ -41,8 +42,8 @@ class VdspConfig:
     tau_out: float = 0.06       # s, output membrane time constant
     gain_out: float = 0.004     # output drive per unit of filtered input rate × weight
     tau_syn: float = 5e-3       # s, synaptic filter
-    tau_n: float = 5.0          # s, adaptation time constant
-    inc_n: float = 0.1          # adaptation increment per output spike
+    tau_n: float = 5.0          # s, adaptation time constant (paper: 1 s)
+    inc_n: float = 0.5          # adaptation increment (paper: 0.01); a spike adds inc_n/τ_n
     inhibit: float = 10e-3      # s, WTA clamp after a spike
     lr: float = 0.02            # learning rate
 
@@ -104,10 +105,10 @@ class SpikingNetwork:
         c = self.cfg
         drive = c.gain_in * image + c.bias_in
         decay_in, decay_out = math.exp(-c.dt / c.tau_in), math.exp(-c.dt / c.tau_out)
-        decay_syn, decay_n = math.exp(-c.dt / c.tau_syn), math.exp(-c.dt / c.tau_n)
+        decay_syn = math.exp(-c.dt / c.tau_syn)
         v_in, refractory, syn = self.v_in, self.refractory, self.syn
         v_out = np.zeros(self.n_out)
-        clamp = 0.0
+        clamp, others = 0, np.ones(self.n_out, dtype=bool)
         counts = np.zeros(self.n_out)
         w = self.weights.matrix()
         for _ in range(c.steps):
@@ -120,23 +121,25 @@ class SpikingNetwork:
             syn = syn * decay_syn + (1 - decay_syn) * fired / c.dt
             j_out = c.gain_out * (syn @ w) - self.n_adapt
             spike = np.zeros(self.n_out)
-            if clamp > 0:
-                clamp -= c.dt
-                v_out[:] = 0.0
-            else:
-                v_out = j_out + (v_out - j_out) * decay_out
-                winner = int(np.argmax(v_out))
-                if v_out[winner] >= 1.0:
-                    spike[winner] = 1.0
-                    counts[winner] += 1
-                    v_out[:] = 0.0
-                    v_out[winner] = -1.0
-                    clamp = c.inhibit
-                    if learn:
-                        self.weights.update_column(winner, v_in, c.lr)
-                        w = self.weights.matrix()
+            v_out = j_out + (v_out - j_out) * decay_out
+            if clamp > 0:  # the last winner integrates from its reset, the others sit at 0
+                clamp -= 1
+                v_out[others] = 0.0
+            winner = int(np.argmax(v_out))
+            if v_out[winner] >= 1.0:
+                spike[winner] = 1.0
+                counts[winner] += 1
+                others = np.arange(self.n_out) != winner
+                v_out[others] = 0.0
+                v_out[winner] = -1.0
+                clamp = round(c.inhibit / c.dt)
+                if learn:
+                    self.weights.update_column(winner, v_in, c.lr)
+                    w = self.weights.matrix()
             if learn:  # homeostasis while learning; frozen for labelling and testing
-                self.n_adapt = self.n_adapt * decay_n + c.inc_n * spike
+                # Nengo's AdaptiveLIF: n += (dt/τ_n)(inc_n·s − n), s = spike/dt
+                self.n_adapt = self.n_adapt + c.dt / c.tau_n * (c.inc_n * spike / c.dt
+                                                                - self.n_adapt)
         self.v_in, self.refractory, self.syn = v_in, refractory, syn
         return counts
 

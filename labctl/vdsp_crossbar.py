@@ -4,18 +4,29 @@ An (inputs × outputs) weight matrix is tiled over crossbars reached through the
 :class:`~labctl.array.ArrayController` interface (a 64 × 100 matrix on eight 32 × 32 ArC TWO
 crossbars: inputs on rows, outputs on columns). Weight w = (G − g_lo)/(g_hi − g_lo) clipped to
 [0, 1], with the conductance window g_lo/g_hi measured on the chip (:meth:`CrossbarWeights.
-calibrate`: medians after fully RESET and fully SET).
+calibrate`: medians after fully RESET and fully SET, or each device's own: see below).
 
 The VDSP rule (:mod:`labctl.vdsp`) becomes pulse counts through the chip's measured programming
 curves (median weight after k SET pulses from fully RESET, and after k RESET pulses from fully
 SET: :meth:`CrossbarWeights.calibrate`): a device at weight w whose rule target is w' gets
-n = ⌊k(w') − k(w)⌉ pulses of the right polarity, ⌊·⌉ being stochastic rounding (unbiased:
-E[n] = x) from the network's seeded generator, capped at ``max_pulses``. Device-to-device and
-cycle-to-cycle variability, the nonlinear, saturating response and unformable devices all act
+n = ⌊(k(w') − k(w))/γ⌉ pulses of the right polarity, ⌊·⌉ being stochastic rounding (unbiased:
+E[n] = x) from the network's seeded generator, capped at ``max_pulses``. Two per-device
+compensations, both measured on the chip (a device engineer's calibration tables):
+
+- *window*: each device's weight is read against its own conductance window (its G after a full
+  RESET and after a full SET, measured once in :meth:`CrossbarWeights.calibrate`), so a device
+  with a narrower or shifted window still spans [0, 1];
+- *step factor* γ (one for SET, one for RESET, per device): after each update, the pulse
+  equivalents the device really moved along the median curve, divided by the pulses it got,
+  smoothed over ``gain_memory`` updates (one read carries the ±1 % read noise and one pulse the
+  cycle-to-cycle spread), bounded to ``GAIN_RANGE``.
+
+Cycle-to-cycle variability, the nonlinear, saturating response and unformable devices still act
 on the result, since the network reads the conductances back. All pulses of one update on one
-crossbar go out as rounds of one ``cells`` pulse each (per-device polarity); the updated column
-is then read back (one column read per crossbar, unselected lines grounded), so the network
-always computes with the conductances the chip really has.
+crossbar go out as rounds of one ``cells`` pulse each (per-device polarity), every pulse logged;
+the updated column is then read back (one column read per crossbar, unselected lines grounded),
+so the network always computes with the conductances the chip really has. With
+``compensate=False, per_device_window=False`` this is the open-loop mapping of the first version.
 """
 
 from __future__ import annotations
@@ -33,11 +44,14 @@ class CrossbarWeights:
     """A weight store on crossbar tiles (row-major: tile ``a·n_col_tiles + b`` holds inputs
     ``a·rows ...`` and outputs ``b·cols ...``)."""
 
+    GAIN_RANGE = (0.2, 5.0)  # per-device step factor bounds (stuck or runaway devices)
+
     def __init__(self, tiles: Sequence[ArrayController], n_in: int, n_out: int,
                  rng: np.random.Generator, v_set: float = 1.2, v_reset: float = -1.2,
                  width: float = 1e-6, v_read: float = 0.2, max_pulses: int = 8,
                  calibration_pulses: int = 40, read_bias: str = "ground",
-                 pulse_bias: str = "v/2"):
+                 pulse_bias: str = "v/2", compensate: bool = True,
+                 per_device_window: bool = True, gain_memory: float = 4.0):
         self.tiles = list(tiles)
         self.rows, self.cols = self.tiles[0].shape
         self.n_in, self.n_out = n_in, n_out
@@ -57,6 +71,11 @@ class CrossbarWeights:
         self.delta_set = self.delta_reset = math.nan
         self.updates = 0
         self.pulses = 0
+        self.compensate, self.gain_memory = compensate, float(gain_memory)
+        self.per_device_window = per_device_window
+        self.lo, self.span = math.nan, math.nan
+        self.gain_set = np.ones((n_in, n_out))
+        self.gain_reset = np.ones((n_in, n_out))
         self._sink = None
         self._pending: list[dict[str, np.ndarray]] = []
 
@@ -104,7 +123,7 @@ class CrossbarWeights:
             self.g[ins, j] = conductance(currents, self.v_read)[:ins.stop - ins.start]
 
     def matrix(self) -> np.ndarray:
-        return np.clip((self.g - self.g_lo) / (self.g_hi - self.g_lo), 0.0, 1.0)
+        return np.clip((self.g - self.lo) / self.span, 0.0, 1.0)
 
     # ------------------------------------------------------------------ programming
     def _pulse_all(self, amplitude: float, count: int) -> None:
@@ -129,7 +148,10 @@ class CrossbarWeights:
         (:meth:`pulses_between`). Returns the window and the first steps δ."""
         tile = self.tiles[0]
         self._pulse_all(self.v_reset, self.calibration_pulses)
+        g_lo = self.read_all().copy()
         set_curve = self._median_trace(tile, self.v_set)
+        self._pulse_all(self.v_set, self.calibration_pulses)
+        g_hi = self.read_all().copy()
         reset_curve = self._median_trace(tile, self.v_reset)
         self.g_lo, self.g_hi = float(set_curve[0]), float(set_curve[-1])
         span = self.g_hi - self.g_lo
@@ -140,18 +162,32 @@ class CrossbarWeights:
         self.w_set = np.maximum.accumulate((set_curve - self.g_lo) / span)
         self.w_reset = np.minimum.accumulate((reset_curve - self.g_lo) / span)
         self._flush_log()
+        if self.per_device_window:
+            # each device's own window; devices whose window is under a tenth of the median
+            # (unformed or stuck) keep the median one
+            own = g_hi - g_lo > 0.1 * span
+            self.lo = np.where(own, g_lo, self.g_lo)
+            self.span = np.where(own, g_hi - g_lo, span)
+        else:
+            self.lo, self.span = self.g_lo, span
         self.delta_set = float(self.w_set[1] - self.w_set[0])
         self.delta_reset = float(self.w_reset[0] - self.w_reset[1])
         return {"g_lo_s": self.g_lo, "g_hi_s": self.g_hi, "delta_set": self.delta_set,
                 "delta_reset": self.delta_reset}
 
-    def pulses_between(self, w_from: np.ndarray, w_to: np.ndarray) -> np.ndarray:
-        """Pulse counts (fractional) that move weights from ``w_from`` to ``w_to`` along the
-        measured SET curve (w_to > w_from) or RESET curve (w_to < w_from)."""
+    def pulses_along(self, w_from: np.ndarray, w_to: np.ndarray,
+                     potentiate: np.ndarray) -> np.ndarray:
+        """Signed pulse counts (fractional) from ``w_from`` to ``w_to`` along the measured SET
+        curve (where ``potentiate``) or RESET curve: negative if the weight went the other way."""
         k = np.arange(self.w_set.size, dtype=float)
         up = np.interp(w_to, self.w_set, k) - np.interp(w_from, self.w_set, k)
         down = np.interp(-w_to, -self.w_reset, k) - np.interp(-w_from, -self.w_reset, k)
-        return np.where(w_to >= w_from, np.maximum(up, 0.0), np.maximum(down, 0.0))
+        return np.where(potentiate, up, down)
+
+    def pulses_between(self, w_from: np.ndarray, w_to: np.ndarray) -> np.ndarray:
+        """Pulse counts (fractional) that move weights from ``w_from`` to ``w_to`` along the
+        measured SET curve (w_to > w_from) or RESET curve (w_to < w_from)."""
+        return np.maximum(self.pulses_along(w_from, w_to, w_to >= w_from), 0.0)
 
     def initialise(self) -> None:
         """Spread the weights over [0, 1] (the ideal network's random start): full RESET, then
@@ -181,12 +217,13 @@ class CrossbarWeights:
         return np.minimum(base + (self.rng.random(x.shape) < x - base),
                           self.max_pulses if cap is None else cap)
 
-    def update_column(self, j: int, v_pre: np.ndarray, lr: float) -> None:
-        """Apply the VDSP update of output ``j`` as SET/RESET pulses, then read it back."""
-        w = self.matrix()[:, j]
-        target = np.clip(w + vdsp_update(w, v_pre, lr), 0.0, 1.0)
-        counts = self._stochastic_round(self.pulses_between(w, target)).astype(int)
+    def _pulse_column(self, j: int, w: np.ndarray, target: np.ndarray) -> tuple:
+        """Move column ``j`` from ``w`` towards ``target`` by pulses: the pulse count along the
+        measured curve, divided by each device's learnt step factor, stochastically rounded;
+        then read the column back. Returns (counts, potentiate)."""
         potentiate = target >= w
+        gain = np.where(potentiate, self.gain_set[:, j], self.gain_reset[:, j])
+        counts = self._stochastic_round(self.pulses_between(w, target) / gain).astype(int)
         amps = np.where(potentiate, self.v_set, self.v_reset)
         b, c = divmod(j, self.cols)
         for a in range(self.grid[0]):
@@ -196,6 +233,27 @@ class CrossbarWeights:
             block_n[:ins.stop - ins.start, c] = counts[ins]
             block_amp[:ins.stop - ins.start, c] = amps[ins]
             self._rounds(self._tile(a, b), block_n, block_amp)
-        self._flush_log()
         self._read_column(j)
+        return counts, potentiate
+
+    def _learn_gain(self, j: int, w: np.ndarray, counts: np.ndarray,
+                    potentiate: np.ndarray) -> None:
+        """Per-device compensation: each pulsed device's step factor (pulse-equivalents of the
+        median curve moved per pulse applied) follows its measured response, smoothed over
+        updates (``gain_memory``) since one read carries the ±1 % read noise."""
+        moved = self.pulses_along(w, self.matrix()[:, j], potentiate)
+        hit = counts > 0
+        ratio = np.clip(moved[hit] / counts[hit], *self.GAIN_RANGE)
+        for gains, sel in ((self.gain_set, potentiate[hit]), (self.gain_reset, ~potentiate[hit])):
+            rows = np.flatnonzero(hit)[sel]
+            gains[rows, j] += (ratio[sel] - gains[rows, j]) / self.gain_memory
+
+    def update_column(self, j: int, v_pre: np.ndarray, lr: float) -> None:
+        """Apply the VDSP update of output ``j`` as SET/RESET pulses, then read it back."""
+        w = self.matrix()[:, j].copy()
+        target = np.clip(w + vdsp_update(w, v_pre, lr), 0.0, 1.0)
+        counts, potentiate = self._pulse_column(j, w, target)
+        if self.compensate:
+            self._learn_gain(j, w, counts, potentiate)
+        self._flush_log()
         self.updates += 1

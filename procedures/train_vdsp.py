@@ -7,7 +7,7 @@ import logging
 from dataclasses import replace
 
 import numpy as np
-from pymeasure.experiment import FloatParameter, IntegerParameter
+from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter
 
 from labctl import vdsp
 from labctl.vdsp_crossbar import CrossbarWeights
@@ -43,6 +43,8 @@ class TrainVdsp(SidecarMixin, StationProcedure):
     pulse_width = FloatParameter("Pulse width", units="s", default=1e-6, minimum=1e-9,
                                  maximum=1.0)
     v_read = FloatParameter("Read voltage", units="V", default=0.2, minimum=0.01, maximum=1.0)
+    compensate = BooleanParameter("Per-device step compensation", default=True)
+    per_device_window = BooleanParameter("Per-device conductance window", default=True)
 
     LIMITED = {"v_set": "voltage", "v_reset": "voltage", "v_read": "voltage",
                "pulse_width": "pulse_width"}
@@ -59,7 +61,8 @@ class TrainVdsp(SidecarMixin, StationProcedure):
         crossbar = CrossbarWeights([self.instruments[r] for r in TILES], N_INPUTS, self.outputs,
                                    np.random.default_rng(self.seed + 1), v_set=self.v_set,
                                    v_reset=self.v_reset, width=self.pulse_width,
-                                   v_read=self.v_read)
+                                   v_read=self.v_read, compensate=self.compensate,
+                                   per_device_window=self.per_device_window)
         crossbar.attach_pulse_log(self.file.append_pulses)
         calibration = crossbar.calibrate()
         log.info("crossbar window and steps: %s", calibration)
@@ -104,7 +107,10 @@ class TrainVdsp(SidecarMixin, StationProcedure):
         test_counts = net.responses(x_test, learn=False, progress=self._progress)
         if len(test_counts) < len(x_test):
             return False
-        test_acc = float(np.mean(vdsp.predict(test_counts, assigned) == y_test))
+        correct = vdsp.predict(test_counts, assigned) == y_test
+        test_acc = float(np.mean(correct))
+        self.file.write_trace(f"{name}_test_correct", correct.astype(np.int8),
+                              units="1 if the test image was classified right")
         self.emit_row(name, "test", test_counts, test_acc, weights)
         self.file.set_attrs(**{f"{name}_test_accuracy": test_acc})
         return True

@@ -90,3 +90,51 @@ def test_train_vdsp_runs_both_networks_and_logs_every_pulse(tmp_path):
     assert crossbar_updates > 0
     maps = labctl.arrayfile.load_maps(df.attrs["results_file"])
     assert maps["crossbar_weights"].shape == maps["ideal_weights"].shape == (64, 100)
+
+
+def _replay(compensated: bool, updates: int = 150) -> float:
+    """RMS distance between crossbar and ideal weights after the same ``updates`` VDSP updates
+    (random columns among 10, presynaptic potentials: 30 % just fired at −1, the rest
+    integrating in [−0.2, 1]) from the same start (the chip's initial weights)."""
+    with Station.load("sim-vdsp-crossbar", sim=True) as st:
+        tiles = [st.instrument(f"array{k}") for k in range(8)]
+        cw = CrossbarWeights(tiles, 64, 100, np.random.default_rng(0), compensate=compensated,
+                             per_device_window=compensated)
+        cw.calibrate()
+        cw.initialise()
+        ideal = vdsp.IdealWeights(cw.matrix())
+        rng = np.random.default_rng(5)
+        for j in rng.integers(0, 10, updates):
+            v = np.where(rng.random(64) < 0.3, -1.0, rng.uniform(-0.2, 1.0, 64))
+            cw.update_column(j, v, 0.02)
+            ideal.update_column(j, v, 0.02)
+        assert np.any(cw.gain_set != 1) == compensated  # step factors learnt only if asked
+        return float(np.sqrt(np.mean((cw.matrix()[:, :10] - ideal.w[:, :10]) ** 2)))
+
+
+def test_per_device_compensation_tracks_the_ideal_weights_closer():
+    """Same chip, same start, same updates: the per-device window and step factors bring the
+    crossbar weights closer to the ideal ones than the open-loop median-curve mapping (measured
+    0.078 -> 0.063 RMS after 150 updates, 0.13 -> 0.09 after 400). An RMS over 640 weights has
+    a relative sd of about 1/√(2·640) = 2.8 %, so the ratio of two has ~4 %: a ratio below 0.88
+    is a 3-sd improvement, not chance."""
+    open_loop, compensated = _replay(False), _replay(True)
+    assert compensated < 0.88 * open_loop
+
+
+def test_crossbar_network_tracks_the_ideal_one_on_digits(tmp_path):
+    """The issue's criterion (crossbar within 5 points of the ideal network) at reduced size,
+    with its statistical margin: on n paired test images the accuracy gap has standard error
+    √(d/n) (d: fraction of images where exactly one network is right, McNemar), so a true gap
+    of 5 points is rejected only if the measured one exceeds 5 + 2 SE. The full-size per-seed
+    table is benchmarks/bench_vdsp.py."""
+    df = labctl.run("train-vdsp", sim=True, out=tmp_path, train_images=300, test_images=200,
+                    seed=0)
+    test = df[df["Phase"] == "test"].set_index("Network")
+    ideal, crossbar = test.loc["ideal", "Accuracy"], test.loc["crossbar", "Accuracy"]
+    traces = labctl.arrayfile.load_traces(df.attrs["results_file"])
+    right_ideal, right_crossbar = traces["ideal_test_correct"], traces["crossbar_test_correct"]
+    assert right_ideal.mean() == pytest.approx(ideal) and right_ideal.size == 200
+    se = math.sqrt(np.mean(right_ideal != right_crossbar) / right_ideal.size)
+    assert ideal > 0.4
+    assert ideal - crossbar < 0.05 + 2 * se
