@@ -13,9 +13,6 @@ do not count (numpy's element-wise work runs on the calling thread). The reads a
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,6 +31,7 @@ from bench_foundation import (  # noqa: E402
     per_device_loop,
     verdict,
 )
+from benchlib import environment, finish, parser, print_rows  # noqa: E402
 
 from mocks.devices.crossbar import Crossbar  # noqa: E402
 from mocks.devices.rram import RRAMArray  # noqa: E402
@@ -138,22 +136,16 @@ def print_table(results: dict) -> None:
     rows.append((f"  read_all v/2 {r['shape'][0]}x{r['shape'][1]}",
                  f"{r['read_all_v2_us']:.1f} µs", "", "", "", ""))
     head = ("benchmark", "measured", "baseline", "ratio", "target", "")
-    widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
-    for row in [head, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print_rows(head, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
-    ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    args = ap.parse_args(argv)
+    args = parser(__doc__).parse_args(argv)
     q = args.quick
     bench_foundation.now = time.thread_time_ns  # per core: CPU time (see the docstring)
     sizes = ((128, 20 if q else 200), (512, 4 if q else 20))
     results = {
-        "python": sys.version.split()[0], "platform": platform.platform(),
-        "numpy": np.__version__, "clock": "thread CPU time (rates), wall time (reads)",
+        **environment(), "clock": "thread CPU time (rates), wall time (reads)",
         "whole_array": [bench_whole_array(side, pulses, 1 if q else 3, 1000 if q else 4000)
                         for side, pulses in sizes],
         "half_select": [bench_half_select(side, pulses, 1 if q else 3) for side, pulses in sizes],
@@ -163,10 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     results["all_pass"] = all(checks)
     print_table(results)
     print(f"\n{sum(checks)}/{len(checks)} targets met")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}")
-    return 0 if results["all_pass"] else 1
+    return finish(results, args.json, results["all_pass"])
 
 
 if __name__ == "__main__":

@@ -7,11 +7,8 @@ next to its baseline, so the table means something on a noisy machine. Not colle
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import math
-import platform
 import random
 import statistics
 import sys
@@ -22,8 +19,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pyvisa  # noqa: E402
+from benchlib import environment, finish, parser, print_rows  # noqa: E402
 
 from drivers.keithley2450 import Keithley2450  # noqa: E402
 from labctl.station import Station  # noqa: E402
@@ -292,20 +291,14 @@ def print_table(results: dict) -> None:
                      f"{r['speedup']:.0f}x", f">= {TARGET_RRAM_UPDATES_PER_S:.0e}",
                      verdict(r["pass"])))
     head = ("benchmark", "measured", "baseline", "ratio", "target", "")
-    widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
-    for row in [head, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print_rows(head, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
-    ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    args = ap.parse_args(argv)
+    args = parser(__doc__).parse_args(argv)
     q = args.quick
     results = {
-        "python": sys.version.split()[0], "platform": platform.platform(),
-        "numpy": np.__version__, "pyvisa": pyvisa.__version__,
+        **environment(), "pyvisa": pyvisa.__version__,
         "tcp_property": bench_tcp_property(n=400 if q else 2000),
         "inprocess": bench_inprocess(n=2000 if q else 20000),
         "sweeps": [bench_sweeps(1000, 1 if q else 3, tr) for tr in ("inprocess", "tcp")],
@@ -317,10 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     results["all_pass"] = all(checks)
     print_table(results)
     print(f"\n{sum(checks)}/{len(checks)} targets met")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}")
-    return 0 if results["all_pass"] else 1
+    return finish(results, args.json, results["all_pass"])
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ pytest. Exits non-zero if a target is missed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -16,9 +14,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from benchlib import finish, parser  # noqa: E402
+
+from labctl.rfmodel import K_SD_ROSS, chain_voltage  # noqa: E402
 from labctl.station import Station  # noqa: E402
-from mocks.devices.spintronics import K_SD_ROSS, chain_voltage  # noqa: E402
 
 POINTS = 201
 TARGET_LIST_TRANSACTIONS_PER_POINT = 2.05   # list mode: *TRG + reading (+ a few to load)
@@ -107,10 +108,8 @@ def chain_model(batch: int = 2000) -> dict:
             "terms_per_s": terms / t_fast}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parser(__doc__, quick=None).parse_args(argv)
     results = {"spectrum": {t: spectrum_list_vs_cw(t) for t in ("inprocess", "tcp")},
                "trace": {t: trace_reads(t) for t in ("inprocess", "tcp")},
                "chain": chain_model()}
@@ -138,9 +137,7 @@ def main() -> int:
                  passed))
     for name, value, target, passed in rows:
         print(f"{name:38s} {value:55s} {target:12s} {'PASS' if passed else 'FAIL'}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0 if ok else 1
+    return finish(results, args.json, ok)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,7 @@ Run ``python benchmarks/bench_stochastic.py [--json out.json] [--quick]``. Not c
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_foundation import best_rate, verdict  # noqa: E402
+from benchlib import environment, finish, parser  # noqa: E402
 
 from labctl.runner import build, execute  # noqa: E402
 from labctl.station import Station  # noqa: E402
@@ -152,14 +150,10 @@ def print_table(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
-    ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    args = ap.parse_args(argv)
+    args = parser(__doc__).parse_args(argv)
     q = args.quick
     results = {
-        "python": sys.version.split()[0], "platform": platform.platform(),
-        "numpy": np.__version__,
+        **environment(),
         "trials": bench_trials(10_000, 1_000 if q else 10_000, 2 if q else 5, 200_000),
         "curve_tcp": bench_curve_tcp((1_000, 10_000), 20, 1 if q else 3),
         "pulser_tcp": bench_curve_tcp((1_000, 10_000), 10, 1 if q else 3, "sim-mtj-pulser",
@@ -168,10 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     results["all_pass"] = all(results[k]["pass"] for k in ("trials", "curve_tcp",
                                                             "pulser_tcp"))
     print_table(results)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}")
-    return 0 if results["all_pass"] else 1
+    return finish(results, args.json, results["all_pass"])
 
 
 if __name__ == "__main__":

@@ -15,14 +15,15 @@ pytest.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import finish, parser, print_rows  # noqa: E402
 
 from labctl.station import Station  # noqa: E402
 from labctl.training.bnn import BinaryNet, BnnConfig  # noqa: E402
@@ -121,9 +122,7 @@ def print_stochastic(results: dict) -> None:
                       f"{1e3 * r['device_s_per_sample']:.3f}",
                       f"{r['trainer_s_per_sample'] / r['device_s_per_sample']:.2f}"]
                      for name, r in results.items()]
-    widths = [max(len(str(row[k])) for row in rows) for k in range(len(cols))]
-    for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print_rows(rows[0], rows[1:], rule=False)
 
 
 def print_table(results: dict) -> None:
@@ -137,16 +136,11 @@ def print_table(results: dict) -> None:
                      f"{1e3 * r['trainer_s_per_sample']:.2f}",
                      f"{1e3 * r['device_s_per_sample']:.2f}",
                      f"{r['trainer_s_per_sample'] / r['device_s_per_sample']:.2f}"])
-    widths = [max(len(str(row[k])) for row in rows) for k in range(len(cols))]
-    for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print_rows(rows[0], rows[1:], rule=False)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", type=Path, help="write the results to this JSON file")
-    ap.add_argument("--quick", action="store_true", help="fewer samples")
-    args = ap.parse_args(argv)
+    args = parser(__doc__, quick="fewer samples").parse_args(argv)
     samples, batch = (64, 32) if args.quick else (256, 32)
     results = {name: run(sizes, samples, batch) for name, sizes in NETWORKS.items()}
     print_table(results)
@@ -169,11 +163,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{', '.join(str(r['synapses']) for r in stochastic.values())} synapses: "
           f"{'PASS' if flat_syn else 'FAIL'}")
     flat = flat and flat_syn
-    results = {"bnn": results, "stochastic": stochastic}
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}")
-    return 0 if flat else 1
+    return finish({"bnn": results, "stochastic": stochastic}, args.json, flat)
 
 
 if __name__ == "__main__":
