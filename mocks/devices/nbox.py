@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocks.devices.rram import check_params, params_from_dict
+from mocks.devices.rram import _non_negative, _positive, check_params, params_from_dict
 
 K_B_EV = 8.617333262e-5  # Boltzmann constant, eV/K
 NEWTON_ITERATIONS = 2  # per step, on the film's backward-Euler heat balance
@@ -117,9 +117,9 @@ class NbOxParams:
 _POSITIVE = ("r_off_ohm", "activation_energy_ev", "r_th_k_per_w", "c_th_j_per_k", "t_room_k",
              "tau_sub_s", "r_series_ohm", "c_parallel_f", "noise_tau_s", "dv_max_v", "dt_max_s")
 _RULES = (
-    *((name, lambda x: x > 0, "> 0") for name in _POSITIVE),
-    *((name, lambda x: x >= 0, ">= 0") for name in ("r_contact_ohm", "r_sub_k_per_w",
-                                                     "noise_rel", "ea_d2d_rel")),
+    *((name, _positive, "> 0") for name in _POSITIVE),
+    *((name, _non_negative, ">= 0") for name in ("r_contact_ohm", "r_sub_k_per_w",
+                                                 "noise_rel", "ea_d2d_rel")),
 )
 
 
