@@ -276,9 +276,12 @@ class NbOxNeurons:
         sample_times = np.asarray(sample_times, dtype=float)
         self.advance_to(float(sample_times[0]))
         ts, vs = self._integrate(float(sample_times[0]), float(sample_times[-1]), True)
-        node = np.empty((sample_times.size, self.size))
-        for k in range(self.size):
-            node[:, k] = np.interp(sample_times, ts, vs[:, k])
+        # one interpolation for every neuron: they share the integration steps
+        k = np.clip(np.searchsorted(ts, sample_times, side="right") - 1, 0, max(ts.size - 2, 0))
+        k1 = np.minimum(k + 1, ts.size - 1)
+        span = ts[k1] - ts[k]
+        w = np.clip((sample_times - ts[k]) / np.where(span > 0, span, 1.0), 0.0, 1.0)
+        node = vs[k] + w[:, None] * (vs[k1] - vs[k])
         vin, r_src = self._input_at(sample_times)
         g_s = 1.0 / (self.params.r_series_ohm + r_src)
         return {"node": node, "input": np.repeat(vin[:, None], self.size, axis=1),
