@@ -253,8 +253,8 @@ class NbOxNeurons:
 
     # ================================================================== circuit
     def set_source(self, source: Source | None) -> None:
-        """Connect the input (``None``: nothing connected, the R_s end floats). The state is
-        first brought up to the present source's last time."""
+        """Connect the input (``None``: nothing connected, the R_s end floats); the state is not
+        advanced (the next :meth:`advance_to` or :meth:`record` integrates under the new one)."""
         self.source = source
 
     def advance_to(self, t_abs: float, relax_span_s: float | None = None) -> None:
