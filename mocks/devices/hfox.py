@@ -61,7 +61,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocks.devices.rram import _V_MIN, NORMAL, DeviceArray, check_params, params_from_dict
+from mocks.devices.rram import (
+    _V_MIN,
+    NORMAL,
+    DeviceArray,
+    _non_negative,
+    _positive,
+    check_params,
+    params_from_dict,
+)
 
 _TIME_RTOL = 1e-9  # a whole pulse completes at accumulated time >= width·(1 − rtol)
 _MAX_PULSES = 2.0**62  # whole-pulse counts stay within int64 (the noise has long forgotten)
@@ -181,14 +189,6 @@ class WeakResetParams:
         """Build from a mapping of field name to value (e.g. a bench file section); an unknown
         key, a value of the wrong type or out of range raises ``ValueError`` naming the key."""
         return params_from_dict(cls, d, "HfOx")
-
-
-def _positive(x) -> bool:
-    return x > 0
-
-
-def _non_negative(x) -> bool:
-    return x >= 0
 
 
 _RULES = (

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocks.devices.rram import check_params, params_from_dict
+from mocks.devices.rram import _non_negative, _positive, check_params, params_from_dict
 
 K_B_EV = 8.617333262e-5  # Boltzmann constant, eV/K
 NEWTON_ITERATIONS = 2  # per step, on the film's backward-Euler heat balance
@@ -117,9 +117,9 @@ class NbOxParams:
 _POSITIVE = ("r_off_ohm", "activation_energy_ev", "r_th_k_per_w", "c_th_j_per_k", "t_room_k",
              "tau_sub_s", "r_series_ohm", "c_parallel_f", "noise_tau_s", "dv_max_v", "dt_max_s")
 _RULES = (
-    *((name, lambda x: x > 0, "> 0") for name in _POSITIVE),
-    *((name, lambda x: x >= 0, ">= 0") for name in ("r_contact_ohm", "r_sub_k_per_w",
-                                                     "noise_rel", "ea_d2d_rel")),
+    *((name, _positive, "> 0") for name in _POSITIVE),
+    *((name, _non_negative, ">= 0") for name in ("r_contact_ohm", "r_sub_k_per_w",
+                                                 "noise_rel", "ea_d2d_rel")),
 )
 
 
@@ -253,8 +253,8 @@ class NbOxNeurons:
 
     # ================================================================== circuit
     def set_source(self, source: Source | None) -> None:
-        """Connect the input (``None``: nothing connected, the R_s end floats). The state is
-        first brought up to the present source's last time."""
+        """Connect the input (``None``: nothing connected, the R_s end floats); the state is not
+        advanced (the next :meth:`advance_to` or :meth:`record` integrates under the new one)."""
         self.source = source
 
     def advance_to(self, t_abs: float, relax_span_s: float | None = None) -> None:
@@ -276,9 +276,12 @@ class NbOxNeurons:
         sample_times = np.asarray(sample_times, dtype=float)
         self.advance_to(float(sample_times[0]))
         ts, vs = self._integrate(float(sample_times[0]), float(sample_times[-1]), True)
-        node = np.empty((sample_times.size, self.size))
-        for k in range(self.size):
-            node[:, k] = np.interp(sample_times, ts, vs[:, k])
+        # one interpolation for every neuron: they share the integration steps
+        k = np.clip(np.searchsorted(ts, sample_times, side="right") - 1, 0, max(ts.size - 2, 0))
+        k1 = np.minimum(k + 1, ts.size - 1)
+        span = ts[k1] - ts[k]
+        w = np.clip((sample_times - ts[k]) / np.where(span > 0, span, 1.0), 0.0, 1.0)
+        node = vs[k] + w[:, None] * (vs[k1] - vs[k])
         vin, r_src = self._input_at(sample_times)
         g_s = 1.0 / (self.params.r_series_ohm + r_src)
         return {"node": node, "input": np.repeat(vin[:, None], self.size, axis=1),

@@ -56,7 +56,7 @@ from labctl.rfmodel import (  # noqa: F401  (re-exported: the devices' closed fo
     stno_output,
     stno_power_fraction,
 )
-from mocks.devices.rram import check_params, params_from_dict
+from mocks.devices.rram import _non_negative, _positive, check_params, params_from_dict
 
 CHAIN_OUTPUT = -1   # device index of a chain's DC output terminal
 STNO_BIAS = -2      # device index of the oscillator's DC bias line
@@ -124,14 +124,6 @@ class RfCircuitParams:
     @classmethod
     def from_dict(cls, d: Mapping) -> RfCircuitParams:
         return params_from_dict(cls, d, "RF circuit")
-
-
-def _positive(x: float) -> bool:
-    return x > 0
-
-
-def _non_negative(x: float) -> bool:
-    return x >= 0
 
 
 _RULES = (

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mocks.devices.rram import check_params, params_from_dict
+from mocks.devices.rram import _non_negative, _positive, check_params, params_from_dict
 
 _MAX_EXP = 700.0  # cap on exponents before exp() (probabilities saturate long before)
 
@@ -87,14 +87,6 @@ def ic50(width, delta, ic0, tau0, beta=1.0):
 def dw_sigmoid(x, x0, dx, a):
     """Ellis et al. switching probability ``(1 − a) + a·σ(dx·(x − x0))``."""
     return (1.0 - a) + a * logistic(dx * (np.asarray(x, dtype=float) - x0))
-
-
-def _positive(x):
-    return x > 0
-
-
-def _non_negative(x):
-    return x >= 0
 
 
 def _spread(rng, size, mean, std, low=None, high=None):
