@@ -36,6 +36,7 @@ from collections import deque
 import numpy as np
 
 from mocks.clock import VirtualClock
+from mocks.instruments import two_terminal
 from mocks.scpi import (
     ScpiError,
     ScpiPersonality,
@@ -216,14 +217,7 @@ class Keithley2450Personality(ScpiPersonality):
             ilim = s["limit"]
             if self.device is None:
                 return v, 0.0, False
-            i = self._dev_i(v)
-            if not math.isfinite(i) or abs(i) > ilim:
-                i = math.copysign(ilim, v if math.isnan(i) else i)
-                v = self._dev_v(i)
-                if not math.isfinite(v):
-                    v = 0.0
-                return v, i, True
-            return v, i, False
+            return two_terminal.operating_point(self.device, self.device_index, v, ilim)
         # current source
         vlim = min(s["limit"], vprot)
         i = level
