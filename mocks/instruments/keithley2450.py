@@ -136,7 +136,7 @@ class Keithley2450Personality(ScpiPersonality):
 
     # ================================================================== state
     def reset(self) -> None:
-        self._catch_up()
+        self.catch_up()
         self.output_on = False
         self.source_function = "VOLT"
         self.src = {
@@ -179,7 +179,6 @@ class Keithley2450Personality(ScpiPersonality):
 
     def handle_message(self, message: str) -> str | None:
         with self.lock:
-            self._catch_up()
             reply = super().handle_message(message)
             report = getattr(self.device, "set_operating_point", None)
             if report is not None:  # devices whose state follows the bias held (RF circuits)
@@ -188,7 +187,7 @@ class Keithley2450Personality(ScpiPersonality):
             return reply
 
     # ================================================================== physics
-    def _catch_up(self) -> None:
+    def catch_up(self) -> None:
         """Bias the device for virtual time that passed since it was last accounted for."""
         now = self.clock.now
         dt = now - getattr(self, "_t_bias", now)
