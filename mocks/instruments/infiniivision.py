@@ -100,10 +100,9 @@ class InfiniiVisionPersonality(ScpiPersonality):
         self.t_first = 0.0  # time of the first record sample relative to the trigger
         self.dt_record = 1e-9
 
-    def handle_message(self, message: str) -> str | None:
-        with self.lock:
-            self._complete()
-            return super().handle_message(message)
+    def catch_up(self) -> None:
+        """Finish an armed acquisition whose trigger came since the last message."""
+        self._complete()
 
     @property
     def record_length(self) -> int:

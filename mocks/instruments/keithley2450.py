@@ -36,6 +36,7 @@ from collections import deque
 import numpy as np
 
 from mocks.clock import VirtualClock
+from mocks.instruments import two_terminal
 from mocks.scpi import (
     ScpiError,
     ScpiPersonality,
@@ -135,7 +136,7 @@ class Keithley2450Personality(ScpiPersonality):
 
     # ================================================================== state
     def reset(self) -> None:
-        self._catch_up()
+        self.catch_up()
         self.output_on = False
         self.source_function = "VOLT"
         self.src = {
@@ -178,7 +179,6 @@ class Keithley2450Personality(ScpiPersonality):
 
     def handle_message(self, message: str) -> str | None:
         with self.lock:
-            self._catch_up()
             reply = super().handle_message(message)
             report = getattr(self.device, "set_operating_point", None)
             if report is not None:  # devices whose state follows the bias held (RF circuits)
@@ -187,7 +187,7 @@ class Keithley2450Personality(ScpiPersonality):
             return reply
 
     # ================================================================== physics
-    def _catch_up(self) -> None:
+    def catch_up(self) -> None:
         """Bias the device for virtual time that passed since it was last accounted for."""
         now = self.clock.now
         dt = now - getattr(self, "_t_bias", now)
@@ -216,14 +216,7 @@ class Keithley2450Personality(ScpiPersonality):
             ilim = s["limit"]
             if self.device is None:
                 return v, 0.0, False
-            i = self._dev_i(v)
-            if not math.isfinite(i) or abs(i) > ilim:
-                i = math.copysign(ilim, v if math.isnan(i) else i)
-                v = self._dev_v(i)
-                if not math.isfinite(v):
-                    v = 0.0
-                return v, i, True
-            return v, i, False
+            return two_terminal.operating_point(self.device, self.device_index, v, ilim)
         # current source
         vlim = min(s["limit"], vprot)
         i = level

@@ -112,21 +112,16 @@ class Keysight33500Personality(ScpiPersonality):
 
     # ================================================================== state
     def reset(self) -> None:
-        self._catch_up()
+        self.catch_up()
         self.ch = {n: _Channel() for n in range(1, self.n_channels + 1)}
         self.trigger_source = "IMM"
         self.trigger_out = False
         self.display_text = ""
         self.arbs = {}
 
-    def _catch_up(self) -> None:
+    def catch_up(self) -> None:
         if self.device is not None:
             self.device.advance_to(self.clock.now)
-
-    def handle_message(self, message: str) -> str | None:
-        with self.lock:
-            self._catch_up()
-            return super().handle_message(message)
 
     def _changed(self, c: _Channel) -> None:
         """A waveform setting changed: continuous output restarts at phase 0 now."""

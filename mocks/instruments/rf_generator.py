@@ -106,11 +106,10 @@ class RfGeneratorPersonality(ScpiPersonality):
             end = s["t0"] + sum(s["dwell"])
             if end > self.clock.now:
                 self.clock.advance(end - self.clock.now)
-            self._advance_timed()
+            self.catch_up()
 
     def handle_message(self, message: str) -> str | None:
         with self.lock:
-            self._advance_timed()
             reply = super().handle_message(message)
             self._report()
             return reply
@@ -158,7 +157,8 @@ class RfGeneratorPersonality(ScpiPersonality):
             return None  # nothing to sweep in CW mode
         self.sweep = {**self._list_points(), "t0": self.clock.now, "index": 0, "done": False}
 
-    def _advance_timed(self) -> None:
+    def catch_up(self) -> None:
+        """An IMMediate list sweep moves on with the virtual time since the last message."""
         s = self.sweep
         if s is None or s["done"] or self.list_trigger != "IMM":
             return
