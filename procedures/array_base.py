@@ -18,7 +18,7 @@ from labctl.array import BIAS_SCHEMES, ArrayController, Operation, Pulse, PulseL
 from labctl.arrayfile import ArrayFile
 from labctl.errors import LimitError
 from procedures.base import StationProcedure
-from procedures.sidecar import SidecarPath
+from procedures.sidecar import SidecarPath, close_array_file
 
 log = logging.getLogger(__name__)
 
@@ -252,8 +252,4 @@ def release_array_file(instruments: dict, roles, file: ArrayFile | None) -> None
         array = instruments.get(role)
         if array is not None:
             array.pulse_log.sink = None
-    if file is not None:
-        try:
-            file.close()
-        except Exception:
-            log.exception("could not close the array file")
+    close_array_file(file)

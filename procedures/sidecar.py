@@ -43,8 +43,14 @@ class SidecarMixin(SidecarPath):
 
     def shutdown(self) -> None:
         super().shutdown()
-        if self.file is not None:
-            try:
-                self.file.close()
-            except Exception:
-                log.exception("could not close the array file")
+        close_array_file(self.file)
+
+
+def close_array_file(file: ArrayFile | None) -> None:
+    """Close the run's array file if it was opened; a failure is logged, not raised (shutdown
+    goes on)."""
+    if file is not None:
+        try:
+            file.close()
+        except Exception:
+            log.exception("could not close the array file")
