@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from pymeasure.experiment import FloatParameter, ListParameter, Metadata, Parameter
 
 from labctl.array import BIAS_SCHEMES, ArrayController, Operation, Pulse, PulseLog, Read, Selection
-from labctl.arrayfile import ArrayFile, sidecar_path
+from labctl.arrayfile import ArrayFile
 from labctl.errors import LimitError
 from procedures.base import StationProcedure
+from procedures.sidecar import SidecarPath, close_array_file
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +69,12 @@ def describe(values) -> dict[str, float]:
             "median": float(np.median(v))}
 
 
-class ArrayProcedure(StationProcedure):
+class ArrayProcedure(SidecarPath, StationProcedure):
     """A procedure on a memristor array through the station's ``array`` controller.
 
     Subclasses implement ``execute`` using :attr:`array` (the controller), :meth:`devices`
-    (the selected cells), :attr:`file` (the array file), :meth:`read_bias_scheme` and
-    :meth:`pulse_bias_scheme`.
+    (the selected cells), :attr:`file` (the array file, opened at startup after the check),
+    :meth:`read_bias_scheme` and :meth:`pulse_bias_scheme`.
     """
 
     ROLES = ("array",)
@@ -90,10 +89,6 @@ class ArrayProcedure(StationProcedure):
 
     array_shape = Metadata("Array shape", fget="_shape_text")
     array_capabilities = Metadata("Array capabilities", fget="_capabilities_text")
-    array_file = Metadata("Array file", fget="_array_file_text")
-
-    results_path: str | None = None  # set by the runner / GUI: the array file goes beside it
-    file: ArrayFile | None = None
 
     LIMITED = {"v_read": "voltage"}
     PULSES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
@@ -109,15 +104,6 @@ class ArrayProcedure(StationProcedure):
 
     def _capabilities_text(self) -> str:
         return self.station.instrument("array").capabilities.describe()
-
-    def _array_file_text(self) -> str:
-        return str(self._sidecar())
-
-    def _sidecar(self) -> Path:
-        if self.results_path is None:
-            self.results_path = tempfile.mktemp(prefix=f"{getattr(self, 'NAME', 'array')}_",
-                                                suffix=".csv")
-        return sidecar_path(self.results_path)
 
     # ------------------------------------------------------------------ checks
     def check_instruments(self, station) -> list[str]:
@@ -266,8 +252,4 @@ def release_array_file(instruments: dict, roles, file: ArrayFile | None) -> None
         array = instruments.get(role)
         if array is not None:
             array.pulse_log.sink = None
-    if file is not None:
-        try:
-            file.close()
-        except Exception:
-            log.exception("could not close the array file")
+    close_array_file(file)

@@ -95,9 +95,9 @@ class NeuronResponse(SidecarMixin, StationProcedure):
         scope.setup_channel(1, 0.25, 1.0)   # the device voltage: 0 .. 2 V
         scope.setup_channel(2, 1.0, 2.0)    # the drop across R_s: -2 .. 6 V
 
-    def acquire(self, amplitude: float, interval: float):
-        """One stimulus, one acquisition: (time s from the trigger, device voltage V, current
-        through R_s in A)."""
+    def arm(self, amplitude: float, interval: float) -> float:
+        """The generator's burst and the scope's timebase for one sweep point (the same for
+        each of its repeats); the pre-trigger time (s)."""
         awg, scope = self.instruments["awg"], self.instruments["scope"]
         if self.mode in STEP_MODES:
             span = self.step_duration
@@ -110,6 +110,12 @@ class NeuronResponse(SidecarMixin, StationProcedure):
         pre = 0.05 * window
         scope.write(f":TIMebase:RANGe {window:.12g};:TIMebase:REFerence LEFT;"
                     f":TIMebase:POSition {0.1 * window - pre:.12g}")
+        return pre
+
+    def acquire(self, pre: float):
+        """One stimulus of the armed point, one acquisition: (time s from the trigger, device
+        voltage V, current through R_s in A)."""
+        awg, scope = self.instruments["awg"], self.instruments["scope"]
         self.station.wait(self.rest_time)  # the neuron recovers from the previous stimulus
         scope.single()
         self.station.wait(1.05 * pre)  # the pre-trigger record fills before the stimulus
@@ -124,11 +130,12 @@ class NeuronResponse(SidecarMixin, StationProcedure):
         rows: list[dict] = []
         total, done = len(plan) * self.repeats, 0
         for k, (amplitude, interval) in enumerate(plan):
+            pre = self.arm(amplitude, interval)
             for rep in range(self.repeats):
                 if self.should_stop():
                     log.warning("neuron-response aborted at point %d", k)
                     return
-                t, v, current = self.acquire(amplitude, interval)
+                t, v, current = self.acquire(pre)
                 name = f"p{k:03d}_r{rep:03d}"
                 self.file.write_trace(f"{name}_time", t, units="s")
                 self.file.write_trace(f"{name}_node", v, units="V", amplitude=amplitude,

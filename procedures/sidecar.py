@@ -13,10 +13,9 @@ from labctl.arrayfile import ArrayFile, sidecar_path
 log = logging.getLogger(__name__)
 
 
-class SidecarMixin:
-    """Mix into a :class:`~procedures.base.StationProcedure` before it: ``self.file`` is the
-    open :class:`~labctl.arrayfile.ArrayFile` from startup (after the instruments) to
-    shutdown."""
+class SidecarPath:
+    """Where the run's array file goes (beside the results file, or beside a temporary name
+    outside a runner), named in the results header; ``file`` is the procedure's to open."""
 
     results_path: str | None = None  # set by the runner / GUI: the array file goes beside it
     file: ArrayFile | None = None
@@ -30,6 +29,12 @@ class SidecarMixin:
             self.results_path = tempfile.mktemp(prefix=f"{self.NAME}_", suffix=".csv")
         return sidecar_path(self.results_path)
 
+
+class SidecarMixin(SidecarPath):
+    """Mix into a :class:`~procedures.base.StationProcedure` before it: ``self.file`` is the
+    open :class:`~labctl.arrayfile.ArrayFile` from startup (after the instruments) to
+    shutdown."""
+
     def startup(self) -> None:
         super().startup()
         self.file = ArrayFile(self._sidecar(), "w")
@@ -38,8 +43,14 @@ class SidecarMixin:
 
     def shutdown(self) -> None:
         super().shutdown()
-        if self.file is not None:
-            try:
-                self.file.close()
-            except Exception:
-                log.exception("could not close the array file")
+        close_array_file(self.file)
+
+
+def close_array_file(file: ArrayFile | None) -> None:
+    """Close the run's array file if it was opened; a failure is logged, not raised (shutdown
+    goes on)."""
+    if file is not None:
+        try:
+            file.close()
+        except Exception:
+            log.exception("could not close the array file")

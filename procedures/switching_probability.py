@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import tempfile
 
 import numpy as np
 from pymeasure.experiment import (
@@ -40,9 +39,9 @@ from pymeasure.experiment import (
 )
 
 from labctl import switching
-from labctl.arrayfile import ArrayFile, sidecar_path
 from labctl.safety import Limits
 from procedures.base import StationProcedure
+from procedures.sidecar import SidecarMixin
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ def parse_widths(text: str) -> list[float]:
     return sorted(set(out))
 
 
-class SwitchingProbability(StationProcedure):
+class SwitchingProbability(SidecarMixin, StationProcedure):
     """P(switch) versus amplitude at one or more pulse widths; fits and calibrates the model."""
 
     NAME = "switching-probability"
@@ -118,7 +117,6 @@ class SwitchingProbability(StationProcedure):
     DATA_COLUMNS = ["Width (s)", "Amplitude", "Trials", "Switched", "P switch", "P low",
                     "P high", "Reset failures", "Stage"]
 
-    results_path: str | None = None  # set by the runner / GUI: the array file goes beside it
     fit: switching.Fit | None = None
     calibration = None
 
@@ -277,12 +275,7 @@ class SwitchingProbability(StationProcedure):
     def startup(self) -> None:
         if self.pulsed:
             self.ROLES = ("smu", "pulser")
-        super().startup()
-        if self.results_path is None:
-            self.results_path = tempfile.mktemp(prefix=f"{self.NAME}_", suffix=".csv")
-        self.file = ArrayFile(sidecar_path(self.results_path), "w")
-        self.file.set_attrs(procedure=self.NAME, station=self.station.describe(),
-                            seed=str(self.station.seed), results_file=str(self.results_path))
+        super().startup()  # and the array file (SidecarMixin)
         self._lists = 0
         self._reset_failures = 0
         self._r_reference = math.nan
@@ -352,10 +345,4 @@ class SwitchingProbability(StationProcedure):
                 self.instruments["smu"].ch_1.trigger_each_arm(None)
             except Exception:
                 log.exception("could not stop the SMU's trigger output")
-        super().shutdown()
-        file = getattr(self, "file", None)
-        if file is not None:
-            try:
-                file.close()
-            except Exception:
-                log.exception("could not close the array file")
+        super().shutdown()  # and the array file is closed (SidecarMixin)

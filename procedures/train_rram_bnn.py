@@ -56,7 +56,7 @@ from labctl.training.layers import SoftwareBinaryLayer
 from labctl.training.rram import CrossbarPairs, PairSettings, place
 from procedures.array_base import pulse_problems, release_array_file
 from procedures.base import StationProcedure
-from procedures.training_files import TrainingRunFiles
+from procedures.training_files import REPLAY_SIM, RESUME, TrainingRunFiles
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,8 @@ class TrainRramBnn(TrainingRunFiles, StationProcedure):
                                       default=0.0, minimum=0, maximum=1)
     trim = BooleanParameter("Trim each pair's offset after the SET", default=True)
     software_reference = BooleanParameter("Train the software twin too", default=True)
-    resume = Parameter("Resume the run of this results file", default="")
-    replay_sim = BooleanParameter("On resume, replay the log onto a fresh simulated chip",
-                                  default=True)
+    resume = RESUME
+    replay_sim = REPLAY_SIM
 
     array_file = Metadata("Array file", fget="_array_file_text")
     checkpoint_file = Metadata("Checkpoint", fget="_checkpoint_text")
@@ -125,10 +124,6 @@ class TrainRramBnn(TrainingRunFiles, StationProcedure):
     @property
     def ROLES(self) -> tuple[str, ...]:  # noqa: N802 (the base's name)
         return tuple(r.strip() for r in str(self.arrays).split(",") if r.strip())
-
-    # ------------------------------------------------------------------ files
-    def _array_file_text(self) -> str:
-        return str(sidecar_path(self._run_file()))
 
     # ------------------------------------------------------------------ checks
     def _data(self) -> datasets.Dataset:
@@ -196,10 +191,7 @@ class TrainRramBnn(TrainingRunFiles, StationProcedure):
     # ------------------------------------------------------------------ run
     def startup(self) -> None:
         super().startup()  # and the instrument check (TrainingRunFiles)
-        self.file = ArrayFile(sidecar_path(self._run_file()), "a" if self.resume else "w")
-        if not self.resume:
-            self.file.set_attrs(procedure=self.NAME, station=self.station.describe(),
-                                seed=str(self.station.seed), results_file=str(self.results_path))
+        self.file = self.open_array_file()
         self.groups = {role: "pulses" if k == 0 else f"pulses_{role}"
                        for k, role in enumerate(self.ROLES)}
         for role, group in self.groups.items():

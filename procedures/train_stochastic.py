@@ -38,11 +38,12 @@ from pymeasure.experiment import (
     BooleanParameter,
     FloatParameter,
     IntegerParameter,
+    Metadata,
     Parameter,
 )
 
 from labctl.array import ArrayController, PulseLog
-from labctl.arrayfile import ArrayFile, sidecar_path
+from labctl.arrayfile import ArrayFile
 from labctl.errors import ConfigError
 from labctl.training import data as datasets
 from labctl.training import stochastic
@@ -50,12 +51,12 @@ from labctl.training.checkpoint import Checkpoints, checkpoint_path
 from labctl.training.engine import ROW_COLUMNS, TrainSettings
 from procedures.array_base import pulse_problems, release_array_file
 from procedures.base import StationProcedure
-from procedures.train_rram_bnn import TrainRramBnn
+from procedures.training_files import REPLAY_SIM, RESUME, TrainingRunFiles
 
 log = logging.getLogger(__name__)
 
 
-class TrainStochastic(StationProcedure):
+class TrainStochastic(TrainingRunFiles, StationProcedure):
     """In-situ training of binary stochastic synapses (Ellis, Welbourne et al.)."""
 
     NAME = "train-stochastic"
@@ -109,20 +110,13 @@ class TrainStochastic(StationProcedure):
     energy_per_pulse = FloatParameter("Energy per pulse (for the estimate)", units="J",
                                       default=0.0, minimum=0, maximum=1)
     # the run's files, resume and replay as in train-rram-bnn (module docstring)
-    resume = TrainRramBnn.resume
-    replay_sim = TrainRramBnn.replay_sim
-    array_file = TrainRramBnn.array_file
-    checkpoint_file = TrainRramBnn.checkpoint_file
+    resume = RESUME
+    replay_sim = REPLAY_SIM
+    array_file = Metadata("Array file", fget="_array_file_text")
+    checkpoint_file = Metadata("Checkpoint", fget="_checkpoint_text")
 
-    results_path: str | None = None  # set by the runner / GUI
     file: ArrayFile | None = None
     result: dict | None = None
-
-    # ------------------------------------------------------------------ files
-    # the results file whose array file and checkpoint the run writes (``resume``'s if given)
-    _run_file = TrainRramBnn._run_file
-    _array_file_text = TrainRramBnn._array_file_text
-    _checkpoint_text = TrainRramBnn._checkpoint_text
 
     # ------------------------------------------------------------------ checks
     def _data(self) -> datasets.Dataset:
@@ -179,18 +173,12 @@ class TrainStochastic(StationProcedure):
 
     # ------------------------------------------------------------------ run
     def startup(self) -> None:
-        super().startup()
+        super().startup()  # and the instrument check (TrainingRunFiles)
         self.array = self.instruments["array"]
-        problems = self.check_instruments(self.station)
-        if problems:
-            raise ValueError("; ".join(problems))
         store, chip = self.station.calibration, self.station.chip
         if not self.calibrate:
             stochastic.Calibration.load(store, chip, self.array.shape)  # fails: one line
-        self.file = ArrayFile(sidecar_path(self._run_file()), "a" if self.resume else "w")
-        if not self.resume:
-            self.file.set_attrs(procedure=self.NAME, station=self.station.describe(),
-                                seed=str(self.station.seed), results_file=str(self.results_path))
+        self.file = self.open_array_file()
         logged = self.file.pulse_count("pulses") if self.resume else 0
         first_op = int(self.file.pulse_arrays("pulses", logged - 1)["op"][0]) + 1 if logged else 0
         self.array.pulse_log = PulseLog(sink=self.file.append_pulses, first_op=first_op,

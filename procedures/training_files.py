@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pymeasure.experiment import BooleanParameter, Parameter
+
+from labctl.arrayfile import ArrayFile, sidecar_path
 from labctl.training.checkpoint import checkpoint_path
+
+RESUME = Parameter("Resume the run of this results file", default="")
+"""An earlier run's results file: its array file and checkpoint are continued."""
+REPLAY_SIM = BooleanParameter("On resume, replay the log onto a fresh simulated chip",
+                              default=True)
 
 
 class TrainingRunFiles:
@@ -25,6 +33,17 @@ class TrainingRunFiles:
 
     def _checkpoint_text(self) -> str:
         return str(checkpoint_path(self._run_file()))
+
+    def _array_file_text(self) -> str:
+        return str(sidecar_path(self._run_file()))
+
+    def open_array_file(self) -> ArrayFile:
+        """The run's array file: appended to on resume, else new with the run's attributes."""
+        file = ArrayFile(sidecar_path(self._run_file()), "a" if self.resume else "w")
+        if not self.resume:
+            file.set_attrs(procedure=self.NAME, station=self.station.describe(),
+                           seed=str(self.station.seed), results_file=str(self.results_path))
+        return file
 
     def startup(self) -> None:
         super().startup()
